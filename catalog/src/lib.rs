@@ -1,0 +1,1 @@
+//! firmflow-catalog (under construction).

@@ -1,0 +1,1 @@
+//! The executor (see submodules).

@@ -1,0 +1,1 @@
+//! firmflow-credentials (under construction).

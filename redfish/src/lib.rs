@@ -1,0 +1,1 @@
+//! firmflow-redfish (under construction).

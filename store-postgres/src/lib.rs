@@ -1,0 +1,1 @@
+//! firmflow-store-postgres (under construction).

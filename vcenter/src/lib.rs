@@ -1,0 +1,1 @@
+//! firmflow-vcenter (under construction).
