@@ -48,7 +48,13 @@ pub enum Error {
 impl Error {
     /// Whether retrying may help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Source { transient: true, .. })
+        matches!(
+            self,
+            Error::Source {
+                transient: true,
+                ..
+            }
+        )
     }
 }
 

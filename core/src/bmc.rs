@@ -381,8 +381,11 @@ pub trait BmcDriver: Send + Sync {
     /// Whether the BMC can take an update now (Lifecycle Controller ready).
     async fn readiness(&self) -> Result<Readiness, Error>;
     /// Submit one package. Never retried by the driver: a submission is a side effect.
-    async fn start_update(&self, package: &Package, options: &UpdateOptions)
-    -> Result<UpdateStart, Error>;
+    async fn start_update(
+        &self,
+        package: &Package,
+        options: &UpdateOptions,
+    ) -> Result<UpdateStart, Error>;
     /// Look for an unfinished or recent job for `package` in the BMC's queue:
     /// used after a crash between "submitting" and "submitted".
     async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, Error>;

@@ -256,7 +256,10 @@ mod tests {
     #[test]
     fn builtins_are_registered() {
         let r = CheckRegistry::builtin();
-        for n in check_names::PREFLIGHT.iter().chain(check_names::VALIDATION.iter()) {
+        for n in check_names::PREFLIGHT
+            .iter()
+            .chain(check_names::VALIDATION.iter())
+        {
             assert!(r.get(n).is_some(), "{n}");
         }
         assert!(r.extra_names().is_empty());

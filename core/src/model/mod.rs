@@ -22,6 +22,6 @@ pub use plan::{
     PlanTarget, Policy, RebootType, RetrySettings, UpdateMode, check_names,
 };
 pub use run::{
-    Checkpoint, ComponentResult, HostRun, Lease, MaintenanceState, PackageProgress,
-    PackageStatus, Phase, Progress, RunCtx, RunErrorRecord, RunResults, RunState, Stage, Timing,
+    Checkpoint, ComponentResult, HostRun, Lease, MaintenanceState, PackageProgress, PackageStatus,
+    Phase, Progress, RunCtx, RunErrorRecord, RunResults, RunState, Stage, Timing,
 };

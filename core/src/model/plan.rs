@@ -457,7 +457,10 @@ impl MaintenanceWindow {
     /// Whether a run of `expected` duration may start at `now`.
     pub fn admits(&self, now: DateTime<Utc>, expected: Duration) -> bool {
         let expected = chrono::Duration::from_std(expected).unwrap_or(chrono::Duration::MAX);
-        now >= self.start && now.checked_add_signed(expected).is_some_and(|t| t <= self.end)
+        now >= self.start
+            && now
+                .checked_add_signed(expected)
+                .is_some_and(|t| t <= self.end)
     }
 }
 

@@ -363,7 +363,10 @@ mod tests {
         }
         let d = StandardAdmission.select(&s);
         assert_eq!(d.admit, vec![ids[0], ids[3]]);
-        assert!(matches!(d.deferred[0].1, Deferral::ClusterCapacity { online: 2, .. }));
+        assert!(matches!(
+            d.deferred[0].1,
+            Deferral::ClusterCapacity { online: 2, .. }
+        ));
     }
 
     #[test]

@@ -58,7 +58,11 @@ pub fn validate_plan(plan: &NewPlan, cx: &ValidationContext) -> Result<(), Inval
             ),
         ),
         UpdateMode::LatestFromCatalog => {
-            if pol.catalog_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            if pol
+                .catalog_url
+                .as_deref()
+                .is_none_or(|u| u.trim().is_empty())
+            {
                 add(
                     "policy.catalogUrl",
                     "LATEST_FROM_CATALOG needs a catalogUrl".into(),
@@ -83,16 +87,24 @@ pub fn validate_plan(plan: &NewPlan, cx: &ValidationContext) -> Result<(), Inval
     }
     for (i, a) in plan.artifacts.iter().enumerate() {
         if a.image_uri.trim().is_empty() {
-            add(&format!("artifacts[{i}].imageUri"), "must not be empty".into());
+            add(
+                &format!("artifacts[{i}].imageUri"),
+                "must not be empty".into(),
+            );
         }
         if a.component.trim().is_empty() {
-            add(&format!("artifacts[{i}].component"), "must not be empty".into());
+            add(
+                &format!("artifacts[{i}].component"),
+                "must not be empty".into(),
+            );
         }
         if pol.update_mode == UpdateMode::SpecificPackage
             && !a.image_uri.is_empty()
-            && !["http://", "https://", "nfs://", "cifs://", "ftp://", "tftp://"]
-                .iter()
-                .any(|s| a.image_uri.to_ascii_lowercase().starts_with(s))
+            && ![
+                "http://", "https://", "nfs://", "cifs://", "ftp://", "tftp://",
+            ]
+            .iter()
+            .any(|s| a.image_uri.to_ascii_lowercase().starts_with(s))
         {
             add(
                 &format!("artifacts[{i}].imageUri"),
@@ -108,7 +120,10 @@ pub fn validate_plan(plan: &NewPlan, cx: &ValidationContext) -> Result<(), Inval
             );
         }
         if a.size_bytes.is_some_and(|s| s <= 0) {
-            add(&format!("artifacts[{i}].sizeBytes"), "must be positive".into());
+            add(
+                &format!("artifacts[{i}].sizeBytes"),
+                "must be positive".into(),
+            );
         }
     }
     if pol.max_concurrent == 0 {
@@ -189,7 +204,11 @@ pub fn validate_plan(plan: &NewPlan, cx: &ValidationContext) -> Result<(), Inval
     for h in &cx.unknown_hosts {
         add("targets", format!("unknown host {h}"));
     }
-    if p.is_empty() { Ok(()) } else { Err(InvalidPlan(p)) }
+    if p.is_empty() {
+        Ok(())
+    } else {
+        Err(InvalidPlan(p))
+    }
 }
 
 fn checksum_well_formed(c: &str) -> bool {
@@ -232,7 +251,10 @@ mod tests {
 
     #[test]
     fn valid_plan_passes() {
-        assert_eq!(validate_plan(&base(), &ValidationContext::default()), Ok(()));
+        assert_eq!(
+            validate_plan(&base(), &ValidationContext::default()),
+            Ok(())
+        );
     }
 
     #[test]
