@@ -40,7 +40,7 @@ mod redfish;
 mod tls;
 
 pub use faults::{Fault, FaultRule, FaultSpec, FaultSpecError};
-pub use fleet::{Fleet, FleetBuilder, Flavor, InstallRecord, RequestStats, SimHostInfo};
+pub use fleet::{Flavor, Fleet, FleetBuilder, InstallRecord, RequestStats, SimHostInfo};
 pub use package::{Package, PackageError, PackageKind};
 
 /// Errors returned by the simulator's library API.

@@ -218,9 +218,9 @@ impl Package {
                 .cloned()
                 .ok_or(PackageError::MissingField(k))
         };
-        let payload_len: usize = get("Payload-Length")?
-            .parse()
-            .map_err(|_| PackageError::BadField("Payload-Length", get("Payload-Length").unwrap_or_default()))?;
+        let payload_len: usize = get("Payload-Length")?.parse().map_err(|_| {
+            PackageError::BadField("Payload-Length", get("Payload-Length").unwrap_or_default())
+        })?;
         let payload_start = header_end + 2;
         let trailer_start = payload_start
             .checked_add(payload_len)
@@ -298,7 +298,13 @@ impl Package {
         let version: String = self
             .version
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!("{prefix}_SIM{id}_WN64_{version}.EXE")
     }
