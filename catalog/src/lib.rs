@@ -1,1 +1,18 @@
-//! firmflow-catalog (under construction).
+//! firmflow-catalog: Dell firmware catalogs (`Catalog.xml`, `.xml.gz`),
+//! version comparison, per-host matching and compliance, whole-campaign dry
+//! runs, catalog and package sources, and the three
+//! [`firmflow_core::artifacts::ArtifactResolver`] implementations
+//! (`LATEST_FROM_CATALOG`, `SPECIFIC_PACKAGE`, `MULTIPART_FILE`).
+//!
+//! Re-exported by the Dell driver crate as `firmflow_redfish::catalog`.
+//! Facts behind every rule: `shared/research/catalog.md` (the "fact sheet").
+
+pub mod error;
+pub mod model;
+pub mod reader;
+pub mod version;
+
+pub use error::{CatalogError, Position};
+pub use model::*;
+pub use reader::{read_catalog, read_catalog_bytes, read_catalog_file};
+pub use version::{VersionOrdering, compare_versions};
