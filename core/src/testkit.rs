@@ -1,5 +1,9 @@
-//! Test helpers for implementers and for firmflow's own scenario tests:
-//! the store conformance suite and a manual clock (more fakes in `fakes`).
+//! Test helpers for implementers and for firmflow's own scenario tests: the
+//! store conformance suite, a manual clock, and in-process fakes of the BMC,
+//! cluster and resolver ports whose behaviour is scripted per host and
+//! whose side effects are counted (to prove exactly-once installs).
+
+pub mod fakes;
 
 pub use crate::ManualClock;
 pub use crate::store::conformance;

@@ -411,12 +411,18 @@ impl PlanStore for MemoryStore {
             .collect())
     }
 
-    async fn running_plans(&self) -> Result<Vec<Plan>> {
+    async fn active_plans(&self) -> Result<Vec<Plan>> {
         let s = self.lock();
         Ok(s.plan_order
             .iter()
-            .filter_map(|id| s.plans.get(id).and_then(|p| p.plan.clone()))
-            .filter(|p| p.status == PlanStatus::Running)
+            .filter_map(|id| s.plans.get(id))
+            .filter(|row| {
+                row.plan
+                    .as_ref()
+                    .is_some_and(|p| matches!(p.status, PlanStatus::Running | PlanStatus::Paused))
+                    || !row.running.is_empty()
+            })
+            .filter_map(|row| row.plan.clone())
             .collect())
     }
 

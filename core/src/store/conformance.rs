@@ -49,6 +49,7 @@ cases!(
     plan_creation_is_idempotent_and_creates_runs,
     plan_status_is_compare_and_set,
     draft_plan_admits_nothing,
+    active_plans_include_paused_and_busy_plans,
     claim_takes_lease_and_writes_event,
     transition_is_compare_and_set,
     stale_epoch_writes_nothing,
@@ -285,7 +286,10 @@ async fn plan_status_is_compare_and_set<S: Store>(s: &S, _c: &ManualClock) {
             .any(|e| e.event.event_type == EventType::PlanStatusChanged),
         "status change is audited"
     );
-    assert!(s.running_plans().await.expect("running").is_empty());
+    assert!(
+        s.active_plans().await.expect("active").is_empty(),
+        "approved is not active"
+    );
 }
 
 async fn draft_plan_admits_nothing<S: Store>(s: &S, _c: &ManualClock) {
@@ -296,6 +300,46 @@ async fn draft_plan_admits_nothing<S: Store>(s: &S, _c: &ManualClock) {
         .expect("create")
         .plan;
     assert!(claim(s, &worker("w1"), p.id, 5).await.is_empty());
+}
+
+async fn active_plans_include_paused_and_busy_plans<S: Store>(s: &S, _c: &ManualClock) {
+    let a = host(s, "a", None).await;
+    let b = host(s, "b", None).await;
+    let p1 = running_plan(s, plan_for(&[(&a, 0)], 1, 0)).await;
+    let p2 = running_plan(s, plan_for(&[(&b, 0)], 1, 0)).await;
+    let _draft = s
+        .create_plan(plan_for(&[(&a, 0)], 1, 0))
+        .await
+        .expect("create");
+    let ids = |v: Vec<Plan>| -> Vec<PlanId> { v.into_iter().map(|p| p.id).collect() };
+    assert_eq!(
+        ids(s.active_plans().await.expect("active")),
+        vec![p1.id, p2.id]
+    );
+    let c = claim(s, &worker("w"), p1.id, 1).await.remove(0);
+    assert!(
+        s.set_plan_status(
+            p1.id,
+            PlanStatus::Running,
+            PlanStatus::Cancelled,
+            None,
+            None
+        )
+        .await
+        .expect("cancel")
+    );
+    assert!(
+        s.set_plan_status(p2.id, PlanStatus::Running, PlanStatus::Paused, None, None)
+            .await
+            .expect("pause")
+    );
+    assert_eq!(
+        ids(s.active_plans().await.expect("active")),
+        vec![p1.id, p2.id],
+        "cancelled with a running run, and paused"
+    );
+    finish(s, &c, RunState::Cancelled).await;
+    assert_eq!(ids(s.active_plans().await.expect("active")), vec![p2.id]);
 }
 
 async fn claim_takes_lease_and_writes_event<S: Store>(s: &S, clock: &ManualClock) {

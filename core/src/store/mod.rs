@@ -129,8 +129,10 @@ pub trait PlanStore: Send + Sync {
     async fn get_plan(&self, id: PlanId) -> Result<Plan>;
     /// All plans, newest first.
     async fn list_plans(&self) -> Result<Vec<Plan>>;
-    /// Plans in `running` status.
-    async fn running_plans(&self) -> Result<Vec<Plan>>;
+    /// Plans that may have work for an executor: status `running` or
+    /// `paused`, and plans of any status with a run in `running` (its lease
+    /// may expire and need a takeover to finish cleanly). Oldest first.
+    async fn active_plans(&self) -> Result<Vec<Plan>>;
     /// Targets of a plan, by priority descending.
     async fn plan_targets(&self, id: PlanId) -> Result<Vec<PlanTarget>>;
     /// Artifacts of a plan.

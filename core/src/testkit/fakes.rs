@@ -1,0 +1,685 @@
+//! Scripted fakes. Time inside them is tokio time, so scenario tests run
+//! on paused time: an "update that takes 12 minutes" takes no wall time.
+
+use crate::artifacts::{self, ArtifactResolver, ResolveRequest};
+use crate::bmc::*;
+use crate::cluster::{self, ClusterHealth, ClusterHostState, ClusterManager, Connection, Status};
+use crate::model::{ClusterKey, ComponentKind, Host, JobHandle, Package, PackageSource};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How one fake host behaves.
+#[derive(Clone, Debug)]
+pub struct HostScript {
+    /// Installed components: component id -> (name, kind, version).
+    pub components: BTreeMap<String, (String, ComponentKind, String)>,
+    /// Time a job takes to install once running.
+    pub install_time: Duration,
+    /// Time a reboot takes until the BMC reads ready again.
+    pub reboot_time: Duration,
+    /// Fail the first N submissions with a transient error (BMC busy).
+    pub transient_submit_failures: u32,
+    /// Jobs for these components fail.
+    pub failing_components: Vec<String>,
+    /// After an install the component reads this version instead.
+    pub wrong_version_after_install: Option<String>,
+    /// The host never comes back after a reboot.
+    pub never_back: bool,
+    /// Ignore graceful restarts (OS hangs); only forced ones work.
+    pub ignore_graceful: bool,
+}
+
+impl Default for HostScript {
+    fn default() -> Self {
+        let mut components = BTreeMap::new();
+        components.insert(
+            "159".to_string(),
+            (
+                "BIOS".to_string(),
+                ComponentKind::Bios,
+                "2.10.0".to_string(),
+            ),
+        );
+        components.insert(
+            "25227".to_string(),
+            (
+                "Integrated Dell Remote Access Controller".to_string(),
+                ComponentKind::Bmc,
+                "6.10.00.00".to_string(),
+            ),
+        );
+        Self {
+            components,
+            install_time: Duration::from_secs(600),
+            reboot_time: Duration::from_secs(300),
+            transient_submit_failures: 0,
+            failing_components: Vec::new(),
+            wrong_version_after_install: None,
+            never_back: false,
+            ignore_graceful: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FakeJob {
+    component: String,
+    version: String,
+    reboot_required: bool,
+    /// When it started running (None while awaiting a reboot).
+    started: Option<Instant>,
+    rollback: bool,
+    failed: bool,
+}
+
+#[derive(Debug)]
+struct HostState {
+    script: HostScript,
+    installed: BTreeMap<String, String>,
+    previous: BTreeMap<String, String>,
+    jobs: BTreeMap<String, FakeJob>,
+    /// While rebooting: back at this instant.
+    down_until: Option<Instant>,
+    power_off_seen: bool,
+    submits: Vec<(String, String)>,
+    installs: Vec<(String, String)>,
+    resets: Vec<ResetKind>,
+    submit_failures_left: u32,
+    calls: u64,
+}
+
+/// A fleet of fake BMCs, keyed by host fqdn. Implements [`BmcConnector`].
+#[derive(Clone, Default)]
+pub struct FakeFleet {
+    hosts: Arc<Mutex<HashMap<String, Arc<Mutex<HostState>>>>>,
+    next_job: Arc<AtomicU64>,
+}
+
+impl FakeFleet {
+    /// An empty fleet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a host.
+    pub fn add_host(&self, fqdn: &str, script: HostScript) {
+        let installed = script
+            .components
+            .iter()
+            .map(|(id, (_, _, v))| (id.clone(), v.clone()))
+            .collect();
+        let submit_failures_left = script.transient_submit_failures;
+        lock(&self.hosts).insert(
+            fqdn.to_string(),
+            Arc::new(Mutex::new(HostState {
+                script,
+                installed,
+                previous: BTreeMap::new(),
+                jobs: BTreeMap::new(),
+                down_until: None,
+                power_off_seen: false,
+                submits: Vec::new(),
+                installs: Vec::new(),
+                resets: Vec::new(),
+                submit_failures_left,
+                calls: 0,
+            })),
+        );
+    }
+
+    fn host(&self, fqdn: &str) -> Option<Arc<Mutex<HostState>>> {
+        lock(&self.hosts).get(fqdn).cloned()
+    }
+
+    /// Submissions (component, version) seen by a host.
+    pub fn submits(&self, fqdn: &str) -> Vec<(String, String)> {
+        self.host(fqdn)
+            .map(|h| lock(&h).submits.clone())
+            .unwrap_or_default()
+    }
+
+    /// Completed installs (component, version) on a host.
+    pub fn installs(&self, fqdn: &str) -> Vec<(String, String)> {
+        self.host(fqdn)
+            .map(|h| lock(&h).installs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Resets requested on a host.
+    pub fn resets(&self, fqdn: &str) -> Vec<ResetKind> {
+        self.host(fqdn)
+            .map(|h| lock(&h).resets.clone())
+            .unwrap_or_default()
+    }
+
+    /// Installed version of a component.
+    pub fn version(&self, fqdn: &str, component: &str) -> Option<String> {
+        self.host(fqdn)
+            .and_then(|h| lock(&h).installed.get(component).cloned())
+    }
+
+    /// Driver calls made to a host.
+    pub fn calls(&self, fqdn: &str) -> u64 {
+        self.host(fqdn).map(|h| lock(&h).calls).unwrap_or(0)
+    }
+}
+
+#[async_trait]
+impl BmcConnector for FakeFleet {
+    async fn connect(&self, host: &Host) -> Result<Arc<dyn BmcDriver>, Error> {
+        let state = self
+            .host(&host.fqdn)
+            .ok_or_else(|| Error::new(&host.fqdn, ErrorKind::Unreachable, "no such fake host"))?;
+        Ok(Arc::new(FakeBmc {
+            name: host.fqdn.clone(),
+            state,
+            next_job: self.next_job.clone(),
+        }))
+    }
+}
+
+/// One fake BMC.
+pub struct FakeBmc {
+    name: String,
+    state: Arc<Mutex<HostState>>,
+    next_job: Arc<AtomicU64>,
+}
+
+impl FakeBmc {
+    /// Advances jobs and reboots to `now`.
+    fn tick(&self, s: &mut HostState) {
+        let now = Instant::now();
+        s.calls += 1;
+        if let Some(t) = s.down_until
+            && now >= t
+            && !s.script.never_back
+        {
+            s.down_until = None;
+        }
+        let install_time = s.script.install_time;
+        let done: Vec<String> = s
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.started.is_some_and(|st| now >= st + install_time))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in done {
+            let Some(job) = s.jobs.remove(&id) else {
+                continue;
+            };
+            if s.script.failing_components.contains(&job.component) && !job.rollback {
+                s.jobs.insert(
+                    id,
+                    FakeJob {
+                        started: None,
+                        failed: true,
+                        ..job
+                    },
+                );
+                continue;
+            }
+            let old = s.installed.get(&job.component).cloned();
+            let new_version = if job.rollback {
+                job.version.clone()
+            } else {
+                s.script
+                    .wrong_version_after_install
+                    .clone()
+                    .unwrap_or_else(|| job.version.clone())
+            };
+            if let Some(o) = old {
+                s.previous.insert(job.component.clone(), o);
+            }
+            s.installed
+                .insert(job.component.clone(), new_version.clone());
+            s.installs.push((job.component.clone(), new_version));
+            s.jobs.insert(
+                id,
+                FakeJob {
+                    started: None,
+                    version: "COMPLETED".into(),
+                    ..job
+                },
+            );
+        }
+    }
+
+    fn down(&self, s: &HostState) -> Result<(), Error> {
+        if s.down_until.is_some() {
+            return Err(Error::new(
+                &self.name,
+                ErrorKind::Unreachable,
+                "connection refused (host rebooting)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BmcDriver for FakeBmc {
+    async fn system(&self) -> Result<SystemInfo, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        Ok(SystemInfo {
+            model: Some("PowerEdge R640".into()),
+            service_tag: Some(self.name.to_uppercase()),
+            system_id: Some(1814),
+            power: if s.down_until.is_some() {
+                PowerState::Off
+            } else {
+                PowerState::On
+            },
+            health: Health::Ok,
+            bios_version: s.installed.get("159").cloned(),
+            bmc_version: s.installed.get("25227").cloned(),
+            bmc_model: Some("14G Monolithic".into()),
+        })
+    }
+
+    async fn inventory(&self) -> Result<Inventory, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        let mut components = Vec::new();
+        for (id, v) in &s.installed {
+            let (name, kind, _) = s
+                .script
+                .components
+                .get(id)
+                .cloned()
+                .unwrap_or_default_tuple();
+            components.push(FirmwareComponent {
+                id: format!("Installed-{id}-{v}"),
+                name,
+                version: v.clone(),
+                component_id: Some(id.clone()),
+                kind,
+                updateable: true,
+                installed: true,
+                pci: None,
+                release_date: None,
+            });
+        }
+        for (id, v) in &s.previous {
+            let (name, kind, _) = s
+                .script
+                .components
+                .get(id)
+                .cloned()
+                .unwrap_or_default_tuple();
+            components.push(FirmwareComponent {
+                id: format!("Previous-{id}-{v}"),
+                name,
+                version: v.clone(),
+                component_id: Some(id.clone()),
+                kind,
+                updateable: true,
+                installed: false,
+                pci: None,
+                release_date: None,
+            });
+        }
+        Ok(Inventory { components })
+    }
+
+    async fn readiness(&self) -> Result<Readiness, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        if s.down_until.is_some() {
+            s.power_off_seen = true;
+            return Ok(Readiness {
+                ready: false,
+                power: PowerState::Off,
+                detail: Some("rebooting".into()),
+            });
+        }
+        Ok(Readiness {
+            ready: true,
+            power: PowerState::On,
+            detail: None,
+        })
+    }
+
+    async fn start_update(
+        &self,
+        package: &Package,
+        _options: &UpdateOptions,
+    ) -> Result<UpdateStart, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        s.submits
+            .push((package.component_id.clone(), package.target_version.clone()));
+        if s.submit_failures_left > 0 {
+            s.submit_failures_left -= 1;
+            return Err(
+                Error::new(&self.name, ErrorKind::Busy, "job already running")
+                    .with_message_id("IDRAC.2.8.RAC0679"),
+            );
+        }
+        if !s.installed.contains_key(&package.component_id) {
+            return Err(Error::new(
+                &self.name,
+                ErrorKind::PackageRejected,
+                "package is not applicable to this system",
+            )
+            .with_message_id("IDRAC.2.8.RED014"));
+        }
+        let id = format!(
+            "JID_{:012}",
+            self.next_job.fetch_add(1, Ordering::SeqCst) + 1
+        );
+        let reboot = package.reboot_required && package.kind != ComponentKind::Bmc;
+        s.jobs.insert(
+            id.clone(),
+            FakeJob {
+                component: package.component_id.clone(),
+                version: package.target_version.clone(),
+                reboot_required: reboot,
+                started: if reboot { None } else { Some(Instant::now()) },
+                rollback: false,
+                failed: false,
+            },
+        );
+        Ok(UpdateStart::Submitted(JobHandle::new(id)))
+    }
+
+    async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        Ok(s.jobs
+            .iter()
+            .find(|(_, j)| {
+                j.component == package.component_id && j.version == package.target_version
+            })
+            .map(|(id, _)| JobHandle::new(id.clone())))
+    }
+
+    async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        let Some(j) = s.jobs.get(&job.id) else {
+            return Ok(JobStatus::of(BmcJobState::Missing));
+        };
+        let state = if j.version == "COMPLETED" {
+            BmcJobState::Completed
+        } else if j.failed {
+            BmcJobState::Failed
+        } else if let Some(st) = j.started {
+            let pct = (st.elapsed().as_secs_f64() / s.script.install_time.as_secs_f64().max(1.0)
+                * 100.0)
+                .min(99.0) as u8;
+            return Ok(JobStatus {
+                state: BmcJobState::Running,
+                percent: Some(pct),
+                message: Some("Installing".into()),
+                message_id: None,
+            });
+        } else {
+            BmcJobState::AwaitingReboot
+        };
+        let mut st = JobStatus::of(state.clone());
+        if state == BmcJobState::Failed {
+            st.message = Some("Unable to complete the firmware update".into());
+            st.message_id = Some("IDRAC.2.8.RED063".into());
+        }
+        Ok(st)
+    }
+
+    async fn reset(&self, kind: ResetKind) -> Result<(), Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        s.resets.push(kind);
+        if kind == ResetKind::GracefulRestart && s.script.ignore_graceful {
+            return Ok(());
+        }
+        let back = Instant::now() + s.script.reboot_time;
+        s.down_until = Some(back);
+        // Staged jobs start when the host goes down; they finish during POST.
+        let now = Instant::now();
+        for j in s.jobs.values_mut() {
+            if j.started.is_none() && j.version != "COMPLETED" && j.reboot_required && !j.failed {
+                j.started = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn rollback(&self, component: &FirmwareComponent) -> Result<Option<JobHandle>, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        let cid = component.component_id.clone().unwrap_or_default();
+        let Some(prev) = s.previous.get(&cid).cloned() else {
+            return Err(Error::new(
+                &self.name,
+                ErrorKind::NotFound,
+                "no previous image",
+            ));
+        };
+        let id = format!(
+            "JID_{:012}",
+            self.next_job.fetch_add(1, Ordering::SeqCst) + 1
+        );
+        s.jobs.insert(
+            id.clone(),
+            FakeJob {
+                component: cid,
+                version: prev,
+                reboot_required: false,
+                started: Some(Instant::now()),
+                rollback: true,
+                failed: false,
+            },
+        );
+        Ok(Some(JobHandle::new(id)))
+    }
+
+    async fn clear_job_queue(&self) -> Result<(), Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        s.jobs.clear();
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+trait DefaultTuple {
+    fn unwrap_or_default_tuple(self) -> (String, ComponentKind, String);
+}
+
+impl DefaultTuple for Option<(String, ComponentKind, String)> {
+    fn unwrap_or_default_tuple(self) -> (String, ComponentKind, String) {
+        self.unwrap_or_else(|| (String::new(), ComponentKind::Other, String::new()))
+    }
+}
+
+/// Resolves every plan artifact whose component the host has and whose
+/// version differs from the installed one; artifact metadata
+/// `{"rebootRequired": bool}` decides reboots (default: true except BMC).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ArtifactListResolver;
+
+#[async_trait]
+impl ArtifactResolver for ArtifactListResolver {
+    async fn resolve(&self, r: ResolveRequest<'_>) -> Result<Vec<Package>, artifacts::Error> {
+        let mut out = Vec::new();
+        for a in r.artifacts {
+            let Some(installed) = r.inventory.installed_for(&a.component) else {
+                continue;
+            };
+            let target = a.version.clone().unwrap_or_default();
+            if installed.version == target && !r.plan.policy.force() {
+                continue;
+            }
+            let kind = installed.kind;
+            let reboot = a
+                .metadata
+                .get("rebootRequired")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(kind != ComponentKind::Bmc);
+            out.push(Package {
+                component_id: a.component.clone(),
+                name: installed.name.clone(),
+                kind,
+                target_version: target,
+                installed_version: Some(installed.version.clone()),
+                source: PackageSource::ImageUri {
+                    uri: a.image_uri.clone(),
+                },
+                checksum: a.checksum.clone(),
+                size_bytes: a.size_bytes.map(|s| s.max(0) as u64),
+                reboot_required: reboot,
+                criticality: None,
+            });
+        }
+        // BMC first, then BIOS, then the rest.
+        out.sort_by_key(|p| p.kind);
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Default)]
+struct ClusterState {
+    /// cluster -> host moid -> in maintenance
+    hosts: BTreeMap<ClusterKey, BTreeMap<String, bool>>,
+    /// Lowest online count seen in any cluster right after a host entered.
+    min_online_seen: BTreeMap<ClusterKey, usize>,
+    enters: u64,
+    exits: u64,
+}
+
+/// A fake cluster manager recording the lowest online count each cluster
+/// ever had, so tests can assert `minHostsOnline` held at every instant.
+#[derive(Clone, Default)]
+pub struct FakeCluster {
+    state: Arc<Mutex<ClusterState>>,
+    enter_delay: Duration,
+}
+
+impl FakeCluster {
+    /// An empty manager; entering maintenance takes `enter_delay` (tokio time).
+    pub fn new(enter_delay: Duration) -> Self {
+        Self {
+            state: Arc::default(),
+            enter_delay,
+        }
+    }
+
+    /// Adds a host to a cluster (online).
+    pub fn add_host(&self, cluster: &ClusterKey, host_moid: &str) {
+        lock(&self.state)
+            .hosts
+            .entry(cluster.clone())
+            .or_default()
+            .insert(host_moid.to_string(), false);
+    }
+
+    /// The lowest number of online hosts a cluster had.
+    pub fn min_online_seen(&self, cluster: &ClusterKey) -> Option<usize> {
+        lock(&self.state).min_online_seen.get(cluster).copied()
+    }
+
+    /// Hosts of a cluster in maintenance now.
+    pub fn in_maintenance_now(&self, cluster: &ClusterKey) -> usize {
+        lock(&self.state)
+            .hosts
+            .get(cluster)
+            .map(|h| h.values().filter(|m| **m).count())
+            .unwrap_or(0)
+    }
+
+    /// (enters, exits) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        let s = lock(&self.state);
+        (s.enters, s.exits)
+    }
+
+    fn key_of(host: &Host) -> Result<(ClusterKey, String), cluster::Error> {
+        match (host.cluster_key(), host.host_moid.clone()) {
+            (Some(k), Some(m)) => Ok((k, m)),
+            _ => Err(cluster::Error::new(
+                &host.fqdn,
+                cluster::ErrorKind::NotMapped,
+                "host has no cluster mapping",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl ClusterManager for FakeCluster {
+    async fn cluster_hosts(&self, c: &ClusterKey) -> Result<Vec<ClusterHostState>, cluster::Error> {
+        let s = lock(&self.state);
+        Ok(s.hosts
+            .get(c)
+            .into_iter()
+            .flatten()
+            .map(|(moid, mm)| ClusterHostState {
+                host_moid: moid.clone(),
+                name: moid.clone(),
+                connection: Connection::Connected,
+                in_maintenance: *mm,
+                powered_on: true,
+                overall_status: Status::Green,
+            })
+            .collect())
+    }
+
+    async fn cluster_health(&self, c: &ClusterKey) -> Result<ClusterHealth, cluster::Error> {
+        Ok(ClusterHealth {
+            overall_status: Status::Green,
+            drs_enabled: true,
+            drs_fully_automated: true,
+            ha_enabled: true,
+            hosts: self.cluster_hosts(c).await?,
+        })
+    }
+
+    async fn enter_maintenance(&self, host: &Host, _t: Duration) -> Result<(), cluster::Error> {
+        let (k, m) = Self::key_of(host)?;
+        tokio::time::sleep(self.enter_delay).await;
+        let mut s = lock(&self.state);
+        s.enters += 1;
+        let hosts = s.hosts.entry(k.clone()).or_default();
+        hosts.insert(m, true);
+        let online = hosts.values().filter(|mm| !**mm).count();
+        let e = s.min_online_seen.entry(k).or_insert(online);
+        *e = (*e).min(online);
+        Ok(())
+    }
+
+    async fn exit_maintenance(&self, host: &Host, _t: Duration) -> Result<(), cluster::Error> {
+        let (k, m) = Self::key_of(host)?;
+        let mut s = lock(&self.state);
+        s.exits += 1;
+        s.hosts.entry(k).or_default().insert(m, false);
+        Ok(())
+    }
+
+    async fn in_maintenance(&self, host: &Host) -> Result<bool, cluster::Error> {
+        let (k, m) = Self::key_of(host)?;
+        Ok(lock(&self.state)
+            .hosts
+            .get(&k)
+            .and_then(|h| h.get(&m))
+            .copied()
+            .unwrap_or(false))
+    }
+}
