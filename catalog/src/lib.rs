@@ -16,3 +16,15 @@ pub use error::{CatalogError, Position};
 pub use model::*;
 pub use reader::{read_catalog, read_catalog_bytes, read_catalog_file};
 pub use version::{VersionOrdering, compare_versions};
+pub mod compliance;
+pub mod index;
+pub mod locator;
+pub mod order;
+#[cfg(test)]
+mod testutil;
+
+pub use compliance::{
+    Action, ComponentCompliance, HostCompliance, Summary, assess_host, render_table,
+};
+pub use index::{CatalogIndex, IndexOptions, Lookup, PackageFilter};
+pub use locator::{PackageLocation, PackageLocator};
