@@ -51,7 +51,7 @@ pub(crate) async fn serve(inner: Arc<Inner>, listener: TcpListener) {
             axum::routing::post(inject).delete(clear),
         )
         .route("/faults", axum::routing::post(inject_all))
-        .route("/files/{name}", get(file).put(upload).post(upload))
+        .route("/files/{*name}", get(file).put(upload).post(upload))
         .with_state(inner);
     let _ = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
