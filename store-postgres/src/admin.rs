@@ -1,0 +1,180 @@
+//! Administration beyond the store ports: users, datacenters and access
+//! grants for row-level security, and upkeep of the `system_events`
+//! partitions (creation ahead of time, retention by dropping partitions).
+
+use crate::error::{PgStoreError, db_err};
+use crate::{PgStore, with_conn};
+use firmflow_core::model::{DatacenterId, UserId};
+use std::time::Duration;
+
+/// Application roles read by the row-level security policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserRole {
+    /// Sees and changes everything.
+    Admin,
+    /// Sees and changes hosts, plans and runs of granted datacenters.
+    Operator,
+    /// Sees what an operator would, changes nothing.
+    Viewer,
+}
+
+impl UserRole {
+    /// Stored text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            UserRole::Admin => "admin",
+            UserRole::Operator => "operator",
+            UserRole::Viewer => "viewer",
+        }
+    }
+}
+
+/// What a partition upkeep did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionReport {
+    /// Monthly partitions created.
+    pub created: u32,
+    /// Monthly partitions dropped by retention.
+    pub dropped: u32,
+    /// Whether another instance held the upkeep lock (nothing done).
+    pub skipped: bool,
+}
+
+impl PgStore {
+    /// Creates a datacenter.
+    pub async fn create_datacenter(&self, name: &str) -> Result<DatacenterId, PgStoreError> {
+        let id = DatacenterId::new();
+        with_conn!(self, c => {
+            sqlx::query("INSERT INTO datacenters (id, name) VALUES ($1, $2)")
+                .bind(id.0)
+                .bind(name)
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)
+        })?;
+        Ok(id)
+    }
+
+    /// Creates a user with an application role.
+    pub async fn create_user(&self, name: &str, role: UserRole) -> Result<UserId, PgStoreError> {
+        let id = UserId::new();
+        with_conn!(self, c => {
+            sqlx::query("INSERT INTO users (id, name, role) VALUES ($1, $2, $3)")
+                .bind(id.0)
+                .bind(name)
+                .bind(role.as_str())
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)
+        })?;
+        Ok(id)
+    }
+
+    /// Grants a user access to a datacenter.
+    pub async fn grant_datacenter(
+        &self,
+        user: UserId,
+        datacenter: DatacenterId,
+    ) -> Result<(), PgStoreError> {
+        with_conn!(self, c => {
+            sqlx::query(
+                "INSERT INTO user_datacenter_access (user_id, datacenter_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(user.0)
+            .bind(datacenter.0)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)
+        })?;
+        Ok(())
+    }
+
+    /// Makes sure the partitions of this month and the next `months_ahead`
+    /// exist (by the store's clock).
+    pub async fn ensure_event_partitions(&self, months_ahead: u32) -> Result<u32, PgStoreError> {
+        let now = self.now_param();
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE made) FROM ( \
+               SELECT firmflow_ensure_event_partition(coalesce($1, now()) + make_interval(months => m)) AS made \
+               FROM generate_series(0, $2) AS m) AS s",
+        )
+        .bind(now)
+        .bind(i32::try_from(months_ahead).unwrap_or(i32::MAX))
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(u32::try_from(n).unwrap_or(0))
+    }
+
+    /// Partition upkeep, run by whichever instance takes the upkeep lock:
+    /// creates the coming months' partitions (moving rows that landed in the
+    /// default partition), and drops every partition that ended more than
+    /// `retention` ago.
+    pub async fn maintain_events(
+        &self,
+        months_ahead: u32,
+        retention: Duration,
+    ) -> Result<PartitionReport, PgStoreError> {
+        let now = self.now_param();
+        let mut tx = self.inner.pool.begin().await.map_err(db_err)?;
+        let lock_key = format!("firmflow.events_upkeep:{}", self.schema());
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(&lock_key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if !got {
+            return Ok(PartitionReport {
+                skipped: true,
+                ..PartitionReport::default()
+            });
+        }
+        // Months with rows stranded in the default partition get theirs too.
+        let created: i64 = sqlx::query_scalar(
+            "SELECT count(*) FILTER (WHERE made) FROM ( \
+               SELECT firmflow_ensure_event_partition(t) AS made FROM ( \
+                 SELECT coalesce($1, now()) + make_interval(months => m) AS t \
+                 FROM generate_series(0, $2) AS m \
+                 UNION \
+                 SELECT DISTINCT date_trunc('month', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' \
+                 FROM system_events_default \
+                 WHERE created_at >= coalesce($1, now()) - make_interval(secs => $3)) AS months \
+               ) AS s",
+        )
+        .bind(now)
+        .bind(i32::try_from(months_ahead).unwrap_or(i32::MAX))
+        .bind(retention.as_secs_f64())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let dropped: i32 = sqlx::query_scalar(
+            "SELECT firmflow_drop_event_partitions(coalesce($1, now()) - make_interval(secs => $2))",
+        )
+        .bind(now)
+        .bind(retention.as_secs_f64())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(PartitionReport {
+            created: u32::try_from(created).unwrap_or(0),
+            dropped: u32::try_from(dropped).unwrap_or(0),
+            skipped: false,
+        })
+    }
+
+    /// The monthly partitions of `system_events`, oldest first.
+    pub async fn event_partitions(&self) -> Result<Vec<String>, PgStoreError> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'system_events'::regclass \
+               AND c.relname ~ '^system_events_p[0-9]{6}$' ORDER BY 1",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(names)
+    }
+}
