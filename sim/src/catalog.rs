@@ -398,10 +398,10 @@ pub fn parse(bytes: &[u8]) -> Result<Catalog, CatalogError> {
                         }
                     }
                     b"Model" => {
-                        if let (Some(c), Some(id)) = (current.as_mut(), attr("systemID")) {
-                            if let Ok(n) = u32::from_str_radix(id.trim(), 16) {
-                                c.system_ids.push(n);
-                            }
+                        if let (Some(c), Some(id)) = (current.as_mut(), attr("systemID"))
+                            && let Ok(n) = u32::from_str_radix(id.trim(), 16)
+                        {
+                            c.system_ids.push(n);
                         }
                     }
                     b"Criticality" => {
@@ -413,10 +413,10 @@ pub fn parse(bytes: &[u8]) -> Result<Catalog, CatalogError> {
                 }
             }
             Event::End(ref e) => {
-                if e.local_name().as_ref() == b"SoftwareComponent" {
-                    if let Some(c) = current.take() {
-                        cat.components.push(c);
-                    }
+                if e.local_name().as_ref() == b"SoftwareComponent"
+                    && let Some(c) = current.take()
+                {
+                    cat.components.push(c);
                 }
             }
             Event::Eof => break,

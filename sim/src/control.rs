@@ -210,7 +210,7 @@ async fn set_firmware(
     }
 }
 
-fn spec_from(body: &Bytes) -> Result<FaultSpec, Response> {
+fn spec_from(body: &Bytes) -> Result<FaultSpec, Box<Response>> {
     let text = String::from_utf8_lossy(body).to_string();
     let text = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => m
@@ -221,11 +221,13 @@ fn spec_from(body: &Bytes) -> Result<FaultSpec, Response> {
         _ => text,
     };
     FaultSpec::parse(text.trim()).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": e.to_string()})),
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": e.to_string()})),
+            )
+                .into_response(),
         )
-            .into_response()
     })
 }
 
@@ -235,7 +237,7 @@ async fn inject(State(inner): S, Path(name): Path<String>, body: Bytes) -> Respo
     }
     let spec = match spec_from(&body) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     for mut rule in spec.rules {
         rule.host = Some(name.clone());
@@ -253,7 +255,7 @@ async fn inject(State(inner): S, Path(name): Path<String>, body: Bytes) -> Respo
 async fn inject_all(State(inner): S, body: Bytes) -> Response {
     let spec = match spec_from(&body) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     for rule in spec.rules {
         if let Err(e) = inner.add_rule(rule) {

@@ -79,11 +79,11 @@ pub(crate) fn parse(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
         let mut name = String::new();
         let mut filename = None;
         for line in headers.lines() {
-            if let Some((k, v)) = line.split_once(':') {
-                if k.trim().eq_ignore_ascii_case("content-disposition") {
-                    name = param(v, "name").unwrap_or_default();
-                    filename = param(v, "filename");
-                }
+            if let Some((k, v)) = line.split_once(':')
+                && k.trim().eq_ignore_ascii_case("content-disposition")
+            {
+                name = param(v, "name").unwrap_or_default();
+                filename = param(v, "filename");
             }
         }
         parts.push(Part {

@@ -77,10 +77,10 @@ impl Reply {
                     HeaderValue::from_static(self.content_type),
                 );
             }
-            if !allow.is_empty() {
-                if let Ok(v) = HeaderValue::from_str(allow) {
-                    h.insert(header::ALLOW, v);
-                }
+            if !allow.is_empty()
+                && let Ok(v) = HeaderValue::from_str(allow)
+            {
+                h.insert(header::ALLOW, v);
             }
             for (k, v) in self.headers {
                 if let Ok(v) = HeaderValue::from_str(&v) {
@@ -256,7 +256,8 @@ fn route(host: &Host, segs: &[&str]) -> (Route, &'static str) {
     let mgr = host.manager_path();
     let dell = host.is_dell();
     let idrac10 = host.flavor == Flavor::Idrac10;
-    let r = match segs {
+
+    match segs {
         ["redfish"] => (R::Redfish, "/redfish"),
         ["redfish", "v1"] => (R::Root, "/redfish/v1"),
         ["redfish", "v1", "$metadata"] => (R::Metadata, "/redfish/v1/$metadata"),
@@ -471,8 +472,7 @@ fn route(host: &Host, segs: &[&str]) -> (Route, &'static str) {
             }
         }
         _ => (R::NotFound, "{unknown}"),
-    };
-    r
+    }
 }
 
 fn allowed(route: &Route, host: &Host) -> &'static str {
@@ -643,27 +643,28 @@ pub(crate) async fn handle(
 
 /// Adds an ETag to successful GETs, answers If-None-Match with 304.
 fn finish_get(ctx: &Ctx<'_>, mut reply: Reply) -> Reply {
-    if (ctx.method == Method::GET || ctx.method == Method::HEAD) && reply.status == StatusCode::OK {
-        if let Some(body) = &reply.body {
-            let etag = reply
-                .headers
-                .iter()
-                .find(|(k, _)| k == header::ETAG)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| {
-                    let e = format!("W/\"{:016x}\"", fnv(body));
-                    reply.headers.push((header::ETAG, e.clone()));
-                    e
-                });
-            let inm = ctx
-                .headers
-                .get(header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok());
-            if inm.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
-                let mut r = Reply::empty(StatusCode::NOT_MODIFIED);
-                r.headers.push((header::ETAG, etag));
-                return r;
-            }
+    if (ctx.method == Method::GET || ctx.method == Method::HEAD)
+        && reply.status == StatusCode::OK
+        && let Some(body) = &reply.body
+    {
+        let etag = reply
+            .headers
+            .iter()
+            .find(|(k, _)| k == header::ETAG)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| {
+                let e = format!("W/\"{:016x}\"", fnv(body));
+                reply.headers.push((header::ETAG, e.clone()));
+                e
+            });
+        let inm = ctx
+            .headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        if inm.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+            let mut r = Reply::empty(StatusCode::NOT_MODIFIED);
+            r.headers.push((header::ETAG, etag));
+            return r;
         }
     }
     reply
@@ -906,16 +907,16 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
         R::RepoUpdateList => repo_update_list(ctx),
         R::NotFound => not_found(host, ctx.path),
     };
-    if get && reply.status == StatusCode::OK {
-        if let (Some(sel), Some(body)) = (ctx.select(), reply.body.as_ref()) {
-            if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
-                let kept: Map<String, Value> = m
-                    .into_iter()
-                    .filter(|(k, _)| k.starts_with("@odata") || sel.iter().any(|s| s == k))
-                    .collect();
-                return Reply::ok(&Value::Object(kept));
-            }
-        }
+    if get
+        && reply.status == StatusCode::OK
+        && let (Some(sel), Some(body)) = (ctx.select(), reply.body.as_ref())
+        && let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body)
+    {
+        let kept: Map<String, Value> = m
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("@odata") || sel.iter().any(|s| s == k))
+            .collect();
+        return Reply::ok(&Value::Object(kept));
     }
     reply
 }
@@ -1292,7 +1293,7 @@ fn patch_session_service(ctx: &Ctx<'_>) -> Reply {
                     host,
                     StatusCode::BAD_REQUEST,
                     base::PROPERTY_NOT_WRITABLE,
-                    &[k.clone()],
+                    std::slice::from_ref(k),
                 );
             }
             k if k.starts_with('@') => {}
@@ -1301,7 +1302,7 @@ fn patch_session_service(ctx: &Ctx<'_>) -> Reply {
                     host,
                     StatusCode::BAD_REQUEST,
                     base::PROPERTY_UNKNOWN,
-                    &[k.clone()],
+                    std::slice::from_ref(k),
                 );
             }
         }
@@ -1829,19 +1830,20 @@ fn simple_update(ctx: &Ctx<'_>) -> Reply {
             );
         }
     }
-    if let Some(t) = body.get("@Redfish.OperationApplyTime") {
-        if t != "Immediate" && t != "OnReset" {
-            return error(
-                host,
-                StatusCode::BAD_REQUEST,
-                base::ACTION_PARAM_NOT_IN_LIST,
-                &[
-                    t.to_string(),
-                    "@Redfish.OperationApplyTime".into(),
-                    "UpdateService.SimpleUpdate".into(),
-                ],
-            );
-        }
+    if let Some(t) = body.get("@Redfish.OperationApplyTime")
+        && t != "Immediate"
+        && t != "OnReset"
+    {
+        return error(
+            host,
+            StatusCode::BAD_REQUEST,
+            base::ACTION_PARAM_NOT_IN_LIST,
+            &[
+                t.to_string(),
+                "@Redfish.OperationApplyTime".into(),
+                "UpdateService.SimpleUpdate".into(),
+            ],
+        );
     }
     let (source, name) = if uri.starts_with("/redfish/v1/UpdateService/FirmwareInventory/") {
         match local_image(ctx, uri) {
@@ -2001,10 +2003,10 @@ fn task_visible(ctx: &Ctx<'_>, j: &Job) -> bool {
     if j.task_lost {
         return false;
     }
-    if ctx.host.is_dell() {
-        if let Some(t) = j.finished_at {
-            return t.elapsed() < ctx.inner.clock.dell(durations::TASK_PURGE);
-        }
+    if ctx.host.is_dell()
+        && let Some(t) = j.finished_at
+    {
+        return t.elapsed() < ctx.inner.clock.dell(durations::TASK_PURGE);
     }
     true
 }

@@ -70,12 +70,12 @@ impl Api {
         let path = format!("/redfish/v1/Managers/iDRAC.Embedded.1/Oem/Dell/Jobs/{jid}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = self.try_get(&path).await {
-                if r.status().is_success() {
-                    let v: Value = r.json().await.unwrap();
-                    if done.iter().any(|d| v["JobState"] == *d) {
-                        return v;
-                    }
+            if let Ok(r) = self.try_get(&path).await
+                && r.status().is_success()
+            {
+                let v: Value = r.json().await.unwrap();
+                if done.iter().any(|d| v["JobState"] == *d) {
+                    return v;
                 }
             }
             assert!(
