@@ -169,7 +169,6 @@ impl From<CatalogError> for artifacts::Error {
 }
 
 /// Removes a password from a URL before it is shown anywhere.
-#[allow(dead_code)] // used by the HTTP source
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {

@@ -28,3 +28,13 @@ pub use compliance::{
 };
 pub use index::{CatalogIndex, IndexOptions, Lookup, PackageFilter};
 pub use locator::{PackageLocation, PackageLocator};
+pub mod resolver;
+pub mod source;
+pub mod verify;
+
+pub use resolver::{
+    ArtifactOptions, CatalogResolver, CatalogResolverOptions, Delivery, ModeResolver,
+    MultipartFileResolver, SpecificPackageResolver,
+};
+pub use source::{CatalogSource, LoadedCatalog};
+pub use verify::{Checksum, PackageCache};
