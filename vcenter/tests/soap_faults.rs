@@ -505,3 +505,22 @@ async fn an_unavailable_provider_is_transient() {
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
     assert!(e.message.contains("vault sealed"), "{e}");
 }
+
+#[tokio::test]
+async fn concurrent_callers_share_one_login() {
+    let s = vcenter().await;
+    mount_login(&s, 1).await;
+    host_is_out_of_mm(&s).await;
+    let m = Arc::new(manager(&s));
+    let h = host(&s);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let m = m.clone();
+            let h = h.clone();
+            tokio::spawn(async move { m.in_maintenance(&h).await })
+        })
+        .collect();
+    for handle in handles {
+        assert!(!handle.await.expect("join").expect("read"));
+    }
+}

@@ -131,6 +131,8 @@ impl Drop for Vcsim {
 
 impl Vcsim {
     fn start(clusters: u32, hosts: u32) -> Vcsim {
+        // The simulator's log goes to a file, shown if the launcher fails.
+        let log = tempfile_path("vcsim-launcher", "log");
         let mut child = Command::new(launcher())
             .args([
                 "-cluster",
@@ -140,7 +142,7 @@ impl Vcsim {
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("launcher log file"))
             .spawn()
             .expect("start vcsim launcher");
         let stdin = child.stdin.take().expect("stdin");
@@ -149,8 +151,11 @@ impl Vcsim {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read the launcher's hello line");
-        let hello: Hello =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("launcher hello {line:?}: {e}"));
+        let hello: Hello = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("launcher hello {line:?}: {e}\nlauncher stderr:\n{err}")
+        });
+        let _ = std::fs::remove_file(&log);
         Vcsim {
             child,
             _stdin: stdin,
@@ -221,6 +226,12 @@ impl Vcsim {
         host.host_moid = Some(h.moid.clone());
         host
     }
+}
+
+fn tempfile_path(stem: &str, ext: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::env::temp_dir().join(format!("{stem}-{}-{n}.{ext}", std::process::id()))
 }
 
 fn unmapped(fqdn: &str, tag: Option<&str>) -> Host {
@@ -750,7 +761,7 @@ async fn rolling_update_never_drops_below_min_hosts_online() {
                     mgr.enter_maintenance(&host, Duration::from_secs(10))
                         .await?;
                     // "Flash and reboot".
-                    tokio::time::sleep(Duration::from_millis(60)).await;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
                     mgr.exit_maintenance(&host, Duration::from_secs(10)).await?;
                     Ok::<_, firmflow_core::cluster::Error>(
                         host.host_moid.clone().unwrap_or_default(),

@@ -35,8 +35,8 @@ if [ -z "$sim_dir" ]; then
 fi
 gopath=${sim_dir%/src/github.com/vmware/govmomi/simulator}
 
-# Rebuild only when the launcher is missing or older than its source.
-if [ -x "$out" ] && [ "$out" -nt "$here/main.go" ]; then
+# Rebuild only when the launcher is missing or older than its source or this script.
+if [ -x "$out" ] && [ "$out" -nt "$here/main.go" ] && [ "$out" -nt "$here/prepare.sh" ]; then
     echo "$out"
     exit 0
 fi
@@ -46,8 +46,10 @@ cache=$(dirname "$out")/go-cache
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 # GOPATH mode, no network: everything comes from the Debian packages.
-(cd "$here" && GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH="$gopath" GOCACHE="$cache" \
-    go build -o "$tmp" .) >&2
+# CGO off: a pure-Go binary needs no C compiler (Go 1.19 would insist on gcc
+# for the net package otherwise). GOENV off: no $HOME needed.
+(cd "$here" && GO111MODULE=off GOPROXY=off GOFLAGS= GOENV=off CGO_ENABLED=0 \
+    GOPATH="$gopath" GOCACHE="$cache" go build -o "$tmp" .) >&2
 # Atomic replace: concurrent test processes may race to build.
 mv -f "$tmp" "$out"
 echo "$out"
