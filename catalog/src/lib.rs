@@ -38,3 +38,5 @@ pub use resolver::{
 };
 pub use source::{CatalogSource, LoadedCatalog};
 pub use verify::{Checksum, PackageCache};
+pub mod dryrun;
+pub use dryrun::{DryRun, DryRunInput, DurationModel, HostFacts, dry_run};
