@@ -88,8 +88,17 @@ impl HostStore for PgStore {
             .await
             .map_err(db_err)?;
             if done.rows_affected() == 0 {
-                // Missing, or hidden from / not writable by this identity.
-                Err(Error::not_found(format!("host {}", host.id)))
+                // Missing or hidden: NotFound; visible but not writable by
+                // this identity (row-level security): PermissionDenied.
+                let visible: Option<i32> = sqlx::query_scalar("SELECT 1 FROM hosts WHERE id = $1")
+                    .bind(host.id.0)
+                    .fetch_optional(&mut *c)
+                    .await
+                    .map_err(db_err)?;
+                Err(match visible {
+                    Some(_) => Error::PermissionDenied(format!("host {} is read-only for this user", host.id)),
+                    None => Error::not_found(format!("host {}", host.id)),
+                })
             } else {
                 Ok(())
             }

@@ -199,3 +199,28 @@ pub async fn second_store(first: &PgStore, db: &str, clock: Arc<dyn Clock>) -> P
     .await
     .unwrap_or_else(|e| panic!("second connect: {e}"))
 }
+
+/// Deletes every row of every firmflow table: an empty store again, in a
+/// few milliseconds (a database copy takes about a second on a busy disk).
+pub async fn wipe(store: &PgStore) {
+    sqlx::raw_sql(
+        "BEGIN; \
+         DELETE FROM user_datacenter_access; DELETE FROM users; DELETE FROM datacenters; \
+         DELETE FROM redfish_sessions; DELETE FROM credentials; DELETE FROM update_plans; \
+         DELETE FROM hosts; DELETE FROM workers; DELETE FROM system_config; \
+         DELETE FROM system_events; DELETE FROM background_jobs; DELETE FROM task_queue; \
+         COMMIT;",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("wipe: {e}"));
+}
+
+/// The database a store is connected to.
+pub fn db_of(s: &PgStore) -> String {
+    s.pool()
+        .connect_options()
+        .get_database()
+        .unwrap_or_default()
+        .to_string()
+}
