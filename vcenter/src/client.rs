@@ -490,8 +490,8 @@ impl VimClient {
             .ok_or_else(|| not_found("RetrievePropertiesEx", obj))
     }
 
-    /// The cluster's hosts, and with `with_config` its status and DRS/HA
-    /// configuration, in one property-collector query.
+    /// The cluster's hosts with their live state, its overall status and its
+    /// DRS/HA configuration, in one property-collector query.
     pub async fn cluster_snapshot(&self, cluster_moid: &str) -> Result<ClusterSnapshot, VimError> {
         let cluster = MoRef::new("ClusterComputeResource", cluster_moid);
         let spec = FilterSpec {

@@ -16,6 +16,13 @@
 //! TLS is verified by default; a CA file pins the trust, and accepting any
 //! certificate is an explicit option that is logged as a warning. Secrets
 //! (password, session cookie) never appear in logs, errors or `Debug`.
+//!
+//! Tests: unit tests beside the code (task polling under paused tokio time),
+//! `tests/soap_faults.rs` (a mock vCenter replaying captured and hand-built
+//! vim25 faults), and `tests/vcsim_integration.rs` against govmomi's vCenter
+//! simulator, run by the launcher in `tests/vcsim/` that `tests/vcsim/prepare.sh`
+//! builds offline from Debian's `golang-github-vmware-govmomi-dev` into
+//! `<repo>/target/vcsim/vcsim-launcher`. The tests run prepare.sh themselves.
 
 mod client;
 mod config;

@@ -407,6 +407,15 @@ async fn enters_and_exits_maintenance_mode() {
     m.exit_maintenance(&host, Duration::from_secs(30))
         .await
         .expect("exit again");
+
+    let mut ghost = host.clone();
+    ghost.host_moid = Some("host-404".into());
+    let e = m
+        .enter_maintenance(&ghost, Duration::from_secs(5))
+        .await
+        .expect_err("no such host");
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.target.contains("host-404"), "{e}");
 }
 
 #[tokio::test]
