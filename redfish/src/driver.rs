@@ -941,12 +941,19 @@ impl BmcDriver for RedfishDriver {
             } else {
                 continue;
             };
-            if !job_matches(&d, package) {
-                continue;
-            }
             let Ok(st) = self.status_of(&d, kind) else {
                 continue;
             };
+            // While it downloads, iDRAC names the job "Firmware Update:
+            // update:new": it cannot be told apart, and a duplicate flash is
+            // worse than polling an extra job, so an unfinished one counts.
+            let placeholder = d
+                .get("Name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.to_ascii_lowercase().contains("update:new"));
+            if !(job_matches(&d, package) || (placeholder && !st.state.is_final())) {
+                continue;
+            }
             let id = d
                 .get("Id")
                 .and_then(Value::as_str)

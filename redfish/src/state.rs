@@ -96,6 +96,13 @@ fn mentions_reboot(text: &str) -> bool {
         || t.contains("power cycle")
 }
 
+fn waits_for_reboot(m: &BmcMessage) -> bool {
+    m.message_id.as_deref().map(message_suffix) == Some("JCP001")
+        || m.message.as_deref().is_some_and(|t| {
+            mentions_reboot(t) || t.to_ascii_lowercase().contains("successfully scheduled")
+        })
+}
+
 /// A Dell `JobState` (DellJob, `Oem.Dell` of a Task, racadm `Status=`).
 pub fn dell_job_state(job_state: &str, messages: &[BmcMessage]) -> BmcJobState {
     let failed_msg = messages.iter().any(message_says_failure);
@@ -146,6 +153,11 @@ pub fn dmtf_state(state: &str, status: Option<&str>, messages: &[BmcMessage]) ->
     let failed_msg = messages.iter().any(message_says_failure);
     match norm(state).as_str() {
         "new" => BmcJobState::New,
+        // A task that waits with Dell's JCP001 ("Task successfully
+        // scheduled.") or a message about a reboot is staged for the next reboot.
+        "starting" | "pending" if messages.iter().any(waits_for_reboot) => {
+            BmcJobState::AwaitingReboot
+        }
         "starting" | "pending" | "suspended" | "interrupted" => BmcJobState::Scheduled,
         "running" | "stopping" | "cancelling" | "service" | "continue" => BmcJobState::Running,
         "completed" => match status.as_deref() {
@@ -325,6 +337,19 @@ mod tests {
         for (s, status, want) in cases {
             assert_eq!(dmtf_state(s, status, &[]), want, "{s} {status:?}");
         }
+    }
+
+    #[test]
+    fn staged_dmtf_task_awaits_reboot() {
+        let msgs = [m("IDRAC.2.5.JCP001", "Task successfully scheduled.")];
+        assert_eq!(
+            dmtf_state("Starting", Some("OK"), &msgs),
+            BmcJobState::AwaitingReboot
+        );
+        assert_eq!(
+            dmtf_state("Starting", Some("OK"), &[]),
+            BmcJobState::Scheduled
+        );
     }
 
     #[test]
