@@ -75,6 +75,8 @@ struct SessionState {
     location: Option<String>,
     /// Token of the current session, kept for the Drop logout.
     token: Option<SecretString>,
+    /// The service root read during login, so discovery does not read it again.
+    root: Option<Value>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -215,12 +217,15 @@ impl RedfishClient {
         // The service root needs no authentication and names the sessions
         // collection (it moved from /redfish/v1/Sessions in Redfish 1.6).
         self.bmc.set_credentials(BmcCredentials::anonymous());
+        st.root = None;
         let sessions = match self.bmc.get::<Raw>(&ODataId::from("/redfish/v1".to_string())).await {
-            Ok(root) => root
-                .value()
-                .pointer("/Links/Sessions/@odata.id")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            Ok(root) => {
+                st.root = Some(root.value().clone());
+                root.value()
+                    .pointer("/Links/Sessions/@odata.id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }
             Err(e) => {
                 tracing::debug!(host = %self.host, error = %e, "service root unreadable before login");
                 None
@@ -387,6 +392,15 @@ impl RedfishClient {
             Err(e) => Err(self.map_err(&e)),
             Ok(r) => Ok(r),
         }
+    }
+
+    /// The service root: the copy read at login when there is one.
+    pub async fn service_root(&self) -> Result<Value, bmc::Error> {
+        self.ensure().await?;
+        if let Some(root) = self.session.lock().await.root.clone() {
+            return Ok(root);
+        }
+        self.get("/redfish/v1").await
     }
 
     /// GET a resource as JSON.

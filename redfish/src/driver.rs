@@ -142,6 +142,8 @@ pub struct RedfishDriver {
     services: Mutex<Option<(u64, Arc<Services>)>>,
     discoveries: std::sync::atomic::AtomicU64,
     reset_at: std::sync::Mutex<Option<Instant>>,
+    /// Action targets read from OEM service documents, per session generation.
+    targets: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl RedfishDriver {
@@ -153,6 +155,7 @@ impl RedfishDriver {
             services: Mutex::new(None),
             discoveries: std::sync::atomic::AtomicU64::new(0),
             reset_at: std::sync::Mutex::new(None),
+            targets: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -193,6 +196,9 @@ impl RedfishDriver {
             return Ok(s.clone());
         }
         let s = Arc::new(self.discover().await?);
+        if let Ok(mut t) = self.targets.lock() {
+            t.clear();
+        }
         // The discovery may itself have logged in: record the generation after it.
         *guard = Some((self.client.generation().await, s.clone()));
         Ok(s)
@@ -202,7 +208,7 @@ impl RedfishDriver {
         self.discoveries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let c = &self.client;
-        let root = c.get("/redfish/v1").await?;
+        let root = c.service_root().await?;
         let mut s = Services {
             sessions: link(&root, "/Links/Sessions/@odata.id").map(str::to_owned),
             expand: root
@@ -309,6 +315,18 @@ impl RedfishDriver {
     /// The target of action `name` on the resource at `uri` (`Actions` map,
     /// including `Actions.Oem`).
     async fn action_target(&self, uri: &str, name: &str) -> Result<String, bmc::Error> {
+        let key = format!("{uri}#{name}");
+        if let Some(t) = self.targets.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(t);
+        }
+        let target = self.read_action_target(uri, name).await?;
+        if let Ok(mut m) = self.targets.lock() {
+            m.insert(key, target.clone());
+        }
+        Ok(target)
+    }
+
+    async fn read_action_target(&self, uri: &str, name: &str) -> Result<String, bmc::Error> {
         let doc = self.client.get(uri).await?;
         let actions = doc.get("Actions");
         let find = |map: Option<&Value>| -> Option<String> {
