@@ -16,8 +16,10 @@ use crate::version::{VersionOrdering, compare_versions};
 use firmflow_core::bmc::{FirmwareComponent, Inventory, SystemInfo};
 use firmflow_core::model::{ComponentKind, Package, PackageSource, Policy};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// What the catalog means for one component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,13 +58,13 @@ pub struct ComponentCompliance {
     /// Component id (Dell ComponentId), when the BMC gave one.
     pub component_id: Option<String>,
     /// Component name (catalog name when matched, else the BMC's).
-    pub name: String,
+    pub name: Arc<str>,
     /// Kind (catalog-derived when matched).
     pub kind: ComponentKind,
     /// Installed version.
     pub installed: String,
     /// The catalog's `vendorVersion`, when it has a package.
-    pub target: Option<String>,
+    pub target: Option<Arc<str>>,
     /// What the versions mean.
     pub action: Action,
     /// Whether the policy lets firmflow install it.
@@ -73,18 +75,18 @@ pub struct ComponentCompliance {
     /// treated as yes, except for BMC packages).
     pub reboot_required: bool,
     /// Package path in the catalog.
-    pub package: Option<String>,
+    pub package: Option<Arc<str>>,
     /// Matched by PCI ids (component id `0` or absent).
     pub matched_by_pci: bool,
     /// Why it is not installed, or other remarks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub note: Option<Cow<'static, str>>,
     /// Index of the package in the catalog (not serialised).
     #[serde(skip)]
     pub(crate) catalog_component: Option<usize>,
     /// The catalog's component id of the matched device.
     #[serde(skip)]
-    pub(crate) catalog_component_id: Option<String>,
+    pub(crate) catalog_component_id: Option<Arc<str>>,
 }
 
 /// Counts over a host's components.
@@ -120,9 +122,9 @@ pub struct HostCompliance {
     /// Model (BMC's, else the catalog's name).
     pub model: Option<String>,
     /// Catalog file or URL.
-    pub catalog: String,
+    pub catalog: Arc<str>,
     /// Catalog version / date, for the record.
-    pub catalog_version: Option<String>,
+    pub catalog_version: Option<Arc<str>>,
     /// Per component.
     pub components: Vec<ComponentCompliance>,
     /// Counts.
@@ -154,7 +156,7 @@ pub fn assess_host(
                 .unwrap_or_else(|| "unknown model".into()),
         });
     };
-    let mut components = Vec::new();
+    let mut components = Vec::with_capacity(inventory.components.len());
     for item in inventory.installed().filter(|c| c.updateable) {
         components.push(assess_component(index, sid, item, policy));
     }
@@ -166,12 +168,8 @@ pub fn assess_host(
             .model
             .clone()
             .or_else(|| index.model_name(sid).map(str::to_string)),
-        catalog: catalog.source.clone(),
-        catalog_version: catalog
-            .manifest
-            .version
-            .clone()
-            .or_else(|| catalog.manifest.date_time.map(|d| d.to_rfc3339())),
+        catalog: index.source_name().clone(),
+        catalog_version: index.version_label().cloned(),
         components,
         summary: Summary::default(),
     };
@@ -184,7 +182,8 @@ fn summarize(rows: &[ComponentCompliance]) -> Summary {
         components: rows.len(),
         ..Default::default()
     };
-    let mut seen: HashSet<(Option<&str>, Option<&str>)> = HashSet::new();
+    // A linear scan: a host has a few dozen components, a set would cost more.
+    let mut seen: Vec<(Option<&str>, Option<&str>)> = Vec::new();
     for r in rows {
         match r.action {
             Action::Upgrade => s.upgrade += 1,
@@ -193,8 +192,9 @@ fn summarize(rows: &[ComponentCompliance]) -> Summary {
             Action::Incomparable => s.incomparable += 1,
             Action::NotInCatalog => s.not_in_catalog += 1,
         }
-        if r.will_install && seen.insert((r.catalog_component_id.as_deref(), r.package.as_deref()))
-        {
+        let key = (r.catalog_component_id.as_deref(), r.package.as_deref());
+        if r.will_install && !seen.contains(&key) {
+            seen.push(key);
             s.to_install += 1;
             s.reboot_required |= r.reboot_required && r.kind != ComponentKind::Bmc;
         }
@@ -211,7 +211,7 @@ fn assess_component(
     let mut row = ComponentCompliance {
         inventory_id: item.id.clone(),
         component_id: item.component_id.clone(),
-        name: item.name.clone(),
+        name: Arc::from(item.name.as_str()),
         kind: item.kind,
         installed: item.version.clone(),
         target: None,
@@ -229,24 +229,28 @@ fn assess_component(
         Lookup::Found {
             package,
             index: ci,
+            device,
             by_pci,
-            catalog_component_id,
+            catalog_component_id: _,
         } => {
             let kind = match package.kind() {
                 ComponentKind::Other => item.kind,
                 k => k,
             };
             row.kind = kind;
-            if let Some(n) = &package.name {
-                row.name = n.clone();
+            let shared = index.shared(ci);
+            if let Some(n) = shared.and_then(|s| s.name.clone()) {
+                row.name = n;
             }
-            row.target = Some(package.vendor_version.clone());
+            row.target = shared.map(|s| s.version.clone());
             row.criticality = package.criticality;
             row.reboot_required = reboot_needed(package, kind);
-            row.package = Some(package.path.clone());
+            row.package = shared.map(|s| s.path.clone());
             row.matched_by_pci = by_pci;
             row.catalog_component = Some(ci);
-            row.catalog_component_id = catalog_component_id.map(str::to_string);
+            row.catalog_component_id = shared
+                .and_then(|s| s.device_ids.get(device))
+                .and_then(|d| d.clone());
             let (action, will, note) = match compare_versions(
                 &item.version,
                 &package.vendor_version,
@@ -255,26 +259,28 @@ fn assess_component(
                 VersionOrdering::Older if policy.allow_downgrade() => (
                     Action::Downgrade,
                     true,
-                    Some("downgrade allowed by policy".into()),
+                    Some(Cow::Borrowed("downgrade allowed by policy")),
                 ),
                 VersionOrdering::Older => (
                     Action::Downgrade,
                     false,
-                    Some("downgrade refused: policy.allowDowngrade is off".into()),
+                    Some(Cow::Borrowed(
+                        "downgrade refused: policy.allowDowngrade is off",
+                    )),
                 ),
                 VersionOrdering::Same if policy.force() => (
                     Action::Same,
                     true,
-                    Some("reinstalled: policy.force is on".into()),
+                    Some(Cow::Borrowed("reinstalled: policy.force is on")),
                 ),
                 VersionOrdering::Same => (Action::Same, false, None),
                 VersionOrdering::Incomparable => (
                     Action::Incomparable,
                     false,
-                    Some(format!(
+                    Some(Cow::Owned(format!(
                         "versions {:?} and {:?} cannot be compared; not installed (use SPECIFIC_PACKAGE with force to install it anyway)",
                         item.version, package.vendor_version
-                    )),
+                    ))),
                 ),
             };
             row.action = action;
@@ -282,14 +288,16 @@ fn assess_component(
             row.note = note;
         }
         Lookup::FilteredOut { refused } => {
-            row.note = Some(format!(
+            row.note = Some(Cow::Owned(format!(
                 "{} ({refused} package(s))",
                 index.options().filter.refusal()
-            ));
+            )));
         }
         Lookup::NotListed => {}
         Lookup::NoIdentity => {
-            row.note = Some("no component id and no PCI ids: cannot be matched".into());
+            row.note = Some(Cow::Borrowed(
+                "no component id and no PCI ids: cannot be matched",
+            ));
         }
     }
     row
@@ -339,8 +347,8 @@ fn package_component_id(r: &ComponentCompliance) -> String {
     r.component_id
         .clone()
         .filter(|c| !c.trim().is_empty() && c.trim() != "0")
-        .or_else(|| r.catalog_component_id.clone())
-        .unwrap_or_else(|| r.name.clone())
+        .or_else(|| r.catalog_component_id.as_deref().map(str::to_string))
+        .unwrap_or_else(|| r.name.to_string())
 }
 
 fn package_for(
@@ -357,7 +365,7 @@ fn package_for(
     };
     Package {
         component_id: package_component_id(r),
-        name: r.name.clone(),
+        name: r.name.to_string(),
         kind: r.kind,
         target_version: comp.vendor_version.clone(),
         installed_version: Some(r.installed.clone()),
@@ -389,7 +397,7 @@ pub fn render_table(hosts: &[HostCompliance]) -> String {
                 h.host.clone(),
                 clip(&c.name, 48),
                 c.installed.clone(),
-                c.target.clone().unwrap_or_else(|| "-".into()),
+                c.target.as_deref().unwrap_or("-").to_string(),
                 c.action.as_str().into(),
                 if c.will_install { "yes" } else { "no" }.into(),
                 c.criticality.map(|x| x.as_str()).unwrap_or("-").into(),

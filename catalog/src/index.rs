@@ -91,6 +91,8 @@ pub enum Lookup<'a> {
         package: &'a SoftwareComponent,
         /// Its position in [`Catalog::components`].
         index: usize,
+        /// The matching device's position in the component's devices.
+        device: usize,
         /// Matched by PCI ids rather than component id.
         by_pci: bool,
         /// The catalog's component id for it (the device entry that matched).
@@ -122,6 +124,17 @@ struct SystemEntry {
     pci_refused: Vec<PciInfo>,
 }
 
+/// Strings of one catalog component, shared by every report row that
+/// names it (10,000 hosts must not copy the same name 10,000 times).
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) version: Arc<str>,
+    pub(crate) path: Arc<str>,
+    /// Component id of each device, by device index.
+    pub(crate) device_ids: Vec<Option<Arc<str>>>,
+}
+
 /// A catalog prepared for fast per-host matching.
 #[derive(Debug)]
 pub struct CatalogIndex {
@@ -129,6 +142,9 @@ pub struct CatalogIndex {
     options: IndexOptions,
     systems: HashMap<u32, SystemEntry>,
     by_model: HashMap<String, u32>,
+    shared: Vec<Shared>,
+    source: Arc<str>,
+    version: Option<Arc<str>>,
 }
 
 impl CatalogIndex {
@@ -223,12 +239,50 @@ impl CatalogIndex {
                 }
             }
         }
+        let shared = catalog
+            .components
+            .iter()
+            .map(|c| Shared {
+                name: c.name.as_deref().map(Arc::from),
+                version: Arc::from(c.vendor_version.as_str()),
+                path: Arc::from(c.path.as_str()),
+                device_ids: c
+                    .devices
+                    .iter()
+                    .map(|d| d.component_id.as_deref().map(Arc::from))
+                    .collect(),
+            })
+            .collect();
+        let source = Arc::from(catalog.source.as_str());
+        let version = catalog
+            .manifest
+            .version
+            .clone()
+            .or_else(|| catalog.manifest.date_time.map(|d| d.to_rfc3339()))
+            .map(Arc::from);
         Self {
             catalog,
             options,
             systems,
             by_model,
+            shared,
+            source,
+            version,
         }
+    }
+
+    pub(crate) fn shared(&self, component: usize) -> Option<&Shared> {
+        self.shared.get(component)
+    }
+
+    /// The catalog's file or URL, shared.
+    pub(crate) fn source_name(&self) -> &Arc<str> {
+        &self.source
+    }
+
+    /// The catalog's version (or date), shared.
+    pub(crate) fn version_label(&self) -> Option<&Arc<str>> {
+        self.version.as_ref()
     }
 
     /// The catalog.
@@ -293,6 +347,7 @@ impl CatalogIndex {
                 return Lookup::Found {
                     package,
                     index: ci,
+                    device: di,
                     by_pci: false,
                     catalog_component_id: package.devices[di].component_id.as_deref(),
                 };
@@ -318,6 +373,7 @@ impl CatalogIndex {
                 return Lookup::Found {
                     package,
                     index: ci,
+                    device: di,
                     by_pci: true,
                     catalog_component_id: package.devices[di].component_id.as_deref(),
                 };

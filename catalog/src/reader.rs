@@ -19,6 +19,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use flate2::read::MultiGzDecoder;
 use quick_xml::events::{BytesStart, Event};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufRead, Read};
@@ -590,6 +591,9 @@ struct Frame {
     display_taken: u8,
 }
 
+/// An attribute: local name and unescaped value, borrowed from the event.
+type Attr<'e> = (&'e [u8], Cow<'e, str>);
+
 /// Which object the current element belongs to.
 enum Owner {
     None,
@@ -729,7 +733,11 @@ impl<'n, B: BufRead> Parser<'n, B> {
                     if self.text.is_some() {
                         let s = t.decode().map_err(|e| self.xml_error(e.into()))?;
                         if let Some(text) = self.text.as_mut() {
-                            text.push_str(&s.replace("\r\n", "\n"));
+                            if s.contains('\r') {
+                                text.push_str(&s.replace("\r\n", "\n"));
+                            } else {
+                                text.push_str(&s);
+                            }
                         }
                     }
                 }
@@ -902,8 +910,7 @@ impl<'n, B: BufRead> Parser<'n, B> {
         match frame.tag {
             Tag::Display => {
                 let text = self.text.take().unwrap_or_default();
-                let text = text.trim();
-                if text.is_empty() {
+                if text.trim().is_empty() {
                     return Ok(());
                 }
                 let n = self.stack.len();
@@ -917,7 +924,13 @@ impl<'n, B: BufRead> Parser<'n, B> {
                     return Ok(());
                 }
                 self.stack[n - 2].display_taken = if en { 2 } else { 1 };
-                self.set_display(text.to_string());
+                // Most texts need no trimming: keep the buffer, copy only if trimmed.
+                let text = if text.trim().len() == text.len() {
+                    text
+                } else {
+                    text.trim().to_string()
+                };
+                self.set_display(text);
             }
             Tag::Hash if self.parent() == Tag::Cryptography => {
                 let value = self
@@ -1051,17 +1064,18 @@ impl<'n, B: BufRead> Parser<'n, B> {
 
     // ------------------------------------------------ attribute helpers
 
-    /// Every attribute as (local name, unescaped value).
-    fn attrs(&self, e: &BytesStart<'_>) -> Result<Vec<(Vec<u8>, String)>, CatalogError> {
-        let mut out = Vec::new();
+    /// Every attribute as (local name, unescaped value), borrowed from the
+    /// event: only values that are kept get copied.
+    fn attrs<'e>(&self, e: &'e BytesStart<'_>) -> Result<Vec<Attr<'e>>, CatalogError> {
+        let mut out = Vec::with_capacity(8);
         for a in e.attributes().with_checks(true) {
             let a = a.map_err(|err| self.xml_error(err.into()))?;
-            let key = a.key.local_name().as_ref().to_vec();
             if a.key.as_ref().starts_with(b"xmlns") {
                 continue;
             }
+            let key = a.key.local_name().into_inner();
             let value = a.unescape_value().map_err(|err| self.xml_error(err))?;
-            out.push((key, value.into_owned()));
+            out.push((key, value));
         }
         Ok(out)
     }
@@ -1103,8 +1117,8 @@ impl<'n, B: BufRead> Parser<'n, B> {
 
     fn manifest_attrs(&mut self, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"baseLocation" => self.catalog.manifest.base_location = Some(v),
+            match k {
+                b"baseLocation" => self.catalog.manifest.base_location = Some(v.into_owned()),
                 b"baseLocationAccessProtocols" => {
                     self.catalog.manifest.base_location_access_protocols = v
                         .split(',')
@@ -1113,11 +1127,11 @@ impl<'n, B: BufRead> Parser<'n, B> {
                         .collect();
                 }
                 b"dateTime" => self.catalog.manifest.date_time = self.date("dateTime", &v),
-                b"version" => self.catalog.manifest.version = Some(v),
-                b"identifier" => self.catalog.manifest.identifier = Some(v),
-                b"releaseID" => self.catalog.manifest.release_id = Some(v),
-                b"predecessorID" => self.catalog.manifest.predecessor_id = Some(v),
-                b"schemaVersion" => self.catalog.manifest.schema_version = Some(v),
+                b"version" => self.catalog.manifest.version = Some(v.into_owned()),
+                b"identifier" => self.catalog.manifest.identifier = Some(v.into_owned()),
+                b"releaseID" => self.catalog.manifest.release_id = Some(v.into_owned()),
+                b"predecessorID" => self.catalog.manifest.predecessor_id = Some(v.into_owned()),
+                b"schemaVersion" => self.catalog.manifest.schema_version = Some(v.into_owned()),
                 b"creationDateTime" => {
                     self.catalog.manifest.creation_date_time = self.date("creationDateTime", &v);
                 }
@@ -1130,16 +1144,16 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn inventory_component(&mut self, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         let mut ic = InventoryComponent::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"osCode" => ic.os_code = Some(v),
-                b"path" => ic.path = v,
+            match k {
+                b"osCode" => ic.os_code = Some(v.into_owned()),
+                b"path" => ic.path = v.into_owned(),
                 b"hashMD5" => ic.hash_md5 = Some(v.to_ascii_lowercase()),
-                b"vendorVersion" => ic.vendor_version = Some(v),
-                b"dellVersion" => ic.dell_version = Some(v),
-                b"releaseID" => ic.release_id = Some(v),
+                b"vendorVersion" => ic.vendor_version = Some(v.into_owned()),
+                b"dellVersion" => ic.dell_version = Some(v.into_owned()),
+                b"releaseID" => ic.release_id = Some(v.into_owned()),
                 b"releaseDate" => ic.release_date = self.release_date(&v),
                 b"dateTime" => ic.date_time = self.date("dateTime", &v),
-                b"schemaVersion" => ic.schema_version = Some(v),
+                b"schemaVersion" => ic.schema_version = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -1151,15 +1165,15 @@ impl<'n, B: BufRead> Parser<'n, B> {
         let mut c = SoftwareComponent::default();
         let mut have_version = false;
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"path" => c.path = v,
+            match k {
+                b"path" => c.path = v.into_owned(),
                 b"vendorVersion" => {
                     have_version = true;
-                    c.vendor_version = v;
+                    c.vendor_version = v.into_owned();
                 }
-                b"dellVersion" => c.dell_version = Some(v),
-                b"releaseID" => c.release_id = Some(v),
-                b"packageID" => c.package_id = Some(v),
+                b"dellVersion" => c.dell_version = Some(v.into_owned()),
+                b"releaseID" => c.release_id = Some(v.into_owned()),
+                b"packageID" => c.package_id = Some(v.into_owned()),
                 b"packageType" => c.package_type = Some(PackageType::parse(&v)),
                 b"hashMD5" => {
                     let h = v.trim().to_ascii_lowercase();
@@ -1174,8 +1188,8 @@ impl<'n, B: BufRead> Parser<'n, B> {
                 b"dateTime" => c.date_time = self.date("dateTime", &v),
                 b"releaseDate" => c.release_date = self.release_date(&v),
                 b"rebootRequired" => c.reboot_required = self.boolean("rebootRequired", &v),
-                b"schemaVersion" => c.schema_version = Some(v),
-                b"identifier" => c.identifier = Some(v),
+                b"schemaVersion" => c.schema_version = Some(v.into_owned()),
+                b"identifier" => c.identifier = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -1191,14 +1205,14 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn bundle_attrs(&mut self, e: &BytesStart<'_>) -> Result<SoftwareBundle, CatalogError> {
         let mut b = SoftwareBundle::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"schemaVersion" => b.schema_version = Some(v),
-                b"releaseID" => b.release_id = Some(v),
-                b"bundleID" => b.bundle_id = Some(v),
+            match k {
+                b"schemaVersion" => b.schema_version = Some(v.into_owned()),
+                b"releaseID" => b.release_id = Some(v.into_owned()),
+                b"bundleID" => b.bundle_id = Some(v.into_owned()),
                 b"dateTime" => b.date_time = self.date("dateTime", &v),
-                b"vendorVersion" => b.vendor_version = Some(v),
-                b"path" => b.path = Some(v),
-                b"bundleType" => b.bundle_type = Some(v),
+                b"vendorVersion" => b.vendor_version = Some(v.into_owned()),
+                b"path" => b.path = Some(v.into_owned()),
+                b"bundleType" => b.bundle_type = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -1215,7 +1229,7 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn device(&mut self, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         let mut d = Device::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
+            match k {
                 b"componentID" => {
                     let v = v.trim();
                     if !v.is_empty() {
@@ -1236,7 +1250,7 @@ impl<'n, B: BufRead> Parser<'n, B> {
         let mut p = PciInfo::default();
         for (k, v) in self.attrs(e)? {
             let v = normalize_hex_id(&v);
-            match k.as_slice() {
+            match k {
                 b"vendorID" => p.vendor_id = v,
                 b"deviceID" => p.device_id = v,
                 b"subVendorID" => p.sub_vendor_id = v,
@@ -1253,13 +1267,15 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn rollback(&mut self, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         let mut r = RollbackInformation::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"rollbackIdentifier" => r.rollback_identifier = Some(v),
-                b"alternateRollbackIdentifier" => r.alternate_rollback_identifier = Some(v),
-                b"fmpWrapperIdentifier" => r.fmp_wrapper_identifier = Some(v),
-                b"fmpWrapperVersion" => r.fmp_wrapper_version = Some(v),
+            match k {
+                b"rollbackIdentifier" => r.rollback_identifier = Some(v.into_owned()),
+                b"alternateRollbackIdentifier" => {
+                    r.alternate_rollback_identifier = Some(v.into_owned())
+                }
+                b"fmpWrapperIdentifier" => r.fmp_wrapper_identifier = Some(v.into_owned()),
+                b"fmpWrapperVersion" => r.fmp_wrapper_version = Some(v.into_owned()),
                 b"rollbackTimeout" => r.rollback_timeout = v.trim().parse().ok(),
-                b"rollbackVolume" => r.rollback_volume = Some(v),
+                b"rollbackVolume" => r.rollback_volume = Some(v.into_owned()),
                 b"impactsTPMmeasurements" => {
                     r.impacts_tpm_measurements = self.boolean("impactsTPMmeasurements", &v);
                 }
@@ -1275,11 +1291,11 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn image(&mut self, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         let mut i = PayloadImage::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"filename" => i.filename = Some(v),
-                b"id" => i.id = Some(v),
-                b"type" => i.image_type = Some(v),
-                b"version" => i.version = Some(v),
+            match k {
+                b"filename" => i.filename = Some(v.into_owned()),
+                b"id" => i.id = Some(v.into_owned()),
+                b"type" => i.image_type = Some(v.into_owned()),
+                b"version" => i.version = Some(v.into_owned()),
                 b"skip" => i.skip = self.boolean("skip", &v),
                 _ => {}
             }
@@ -1295,9 +1311,9 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn brand(&mut self, e: &BytesStart<'_>, parent: Tag) -> Result<(), CatalogError> {
         let mut b = Brand::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"key" => b.key = Some(v),
-                b"prefix" => b.prefix = Some(v),
+            match k {
+                b"key" => b.key = Some(v.into_owned()),
+                b"prefix" => b.prefix = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -1312,13 +1328,13 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn model(&mut self, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         let mut m = Model::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
+            match k {
                 b"systemID" => {
                     let t = v.trim();
                     m.system_id_value = u32::from_str_radix(t, 16).ok();
                     m.system_id = t.to_ascii_uppercase();
                 }
-                b"systemIDType" => m.system_id_type = Some(v),
+                b"systemIDType" => m.system_id_type = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -1341,12 +1357,12 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn operating_system(&mut self, e: &BytesStart<'_>, parent: Tag) -> Result<(), CatalogError> {
         let mut o = OperatingSystem::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"osCode" => o.os_code = Some(v),
-                b"osVendor" => o.os_vendor = Some(v),
-                b"osArch" => o.os_arch = Some(v),
-                b"majorVersion" => o.major_version = Some(v),
-                b"minorVersion" => o.minor_version = Some(v),
+            match k {
+                b"osCode" => o.os_code = Some(v.into_owned()),
+                b"osVendor" => o.os_vendor = Some(v.into_owned()),
+                b"osArch" => o.os_arch = Some(v.into_owned()),
+                b"majorVersion" => o.major_version = Some(v.into_owned()),
+                b"minorVersion" => o.minor_version = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -1361,13 +1377,13 @@ impl<'n, B: BufRead> Parser<'n, B> {
     fn fmp_wrapper(&mut self, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         let mut w = FmpWrapper::default();
         for (k, v) in self.attrs(e)? {
-            match k.as_slice() {
-                b"identifier" => w.identifier = Some(v),
-                b"name" => w.name = Some(v),
-                b"filePathName" => w.file_path_name = Some(v),
-                b"driverFileName" => w.driver_file_name = Some(v),
+            match k {
+                b"identifier" => w.identifier = Some(v.into_owned()),
+                b"name" => w.name = Some(v.into_owned()),
+                b"filePathName" => w.file_path_name = Some(v.into_owned()),
+                b"driverFileName" => w.driver_file_name = Some(v.into_owned()),
                 b"digitalSignature" => w.digital_signature = self.boolean("digitalSignature", &v),
-                b"vendorCodeType" => w.vendor_code_type = Some(v),
+                b"vendorCodeType" => w.vendor_code_type = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -1379,9 +1395,9 @@ impl<'n, B: BufRead> Parser<'n, B> {
 
     fn fmp_child(&mut self, tag: Tag, e: &BytesStart<'_>) -> Result<(), CatalogError> {
         let attrs = self.attrs(e)?;
-        let mut vals: Vec<(Vec<u8>, Option<bool>, String)> = Vec::new();
+        let mut vals: Vec<(&[u8], Option<bool>, Cow<'_, str>)> = Vec::new();
         for (k, v) in attrs {
-            let b = if k.as_slice() == b"source" {
+            let b = if k == b"source" {
                 None
             } else {
                 self.boolean("FMPWrapper flag", &v)
@@ -1390,8 +1406,8 @@ impl<'n, B: BufRead> Parser<'n, B> {
         }
         if let Some(w) = self.component_mut().and_then(|c| c.fmp_wrappers.last_mut()) {
             for (k, b, v) in vals {
-                match (tag, k.as_slice()) {
-                    (Tag::Inventory, b"source") => w.inventory_source = Some(v),
+                match (tag, k) {
+                    (Tag::Inventory, b"source") => w.inventory_source = Some(v.into_owned()),
                     (Tag::Inventory, b"supported") => w.inventory_supported = b,
                     (Tag::Update, b"supported") => w.update_supported = b,
                     (Tag::Update, b"rollback") => w.update_rollback = b,
