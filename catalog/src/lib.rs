@@ -40,3 +40,5 @@ pub use source::{CatalogSource, LoadedCatalog};
 pub use verify::{Checksum, PackageCache};
 pub mod dryrun;
 pub use dryrun::{DryRun, DryRunInput, DurationModel, HostFacts, dry_run};
+pub mod mirror;
+pub use mirror::rewrite_base_location;

@@ -53,54 +53,77 @@ pub(crate) fn is_cab_name(name: &str) -> bool {
 }
 
 /// Reads a catalog from any byte stream; `name` is used in messages.
-pub fn read_catalog<R: Read>(mut input: R, name: &str) -> Result<Catalog, CatalogError> {
+pub fn read_catalog<R: Read>(input: R, name: &str) -> Result<Catalog, CatalogError> {
+    let d = open_decoded(input, name)?;
+    let tracker = PositionTracker::new(d.reader);
+    let mut parser = Parser::new(name, tracker);
+    parser.catalog.encoding = d.encoding.name().to_string();
+    parser.catalog.gzip = d.gzip;
+    parser.catalog.warnings = d.warning.into_iter().collect();
+    parser.run()?;
+    Ok(parser.catalog)
+}
+
+/// A byte stream unwrapped (gzip) and decoding to UTF-8.
+pub(crate) struct Decoded<'a> {
+    reader: DecodingReader<Box<dyn Read + 'a>>,
+    pub(crate) encoding: &'static Encoding,
+    pub(crate) gzip: bool,
+    pub(crate) warning: Option<String>,
+}
+
+/// Sniffs `.cab`, gzip and the encoding, and returns a UTF-8 stream.
+pub(crate) fn open_decoded<'a, R: Read + 'a>(
+    mut input: R,
+    name: &str,
+) -> Result<Decoded<'a>, CatalogError> {
     let mut magic = Vec::with_capacity(4);
     read_up_to(&mut input, &mut magic, 4).map_err(|e| io_error(name, e))?;
     if magic.starts_with(b"MSCF") {
         return Err(CatalogError::CabNotSupported { file: name.into() });
     }
     let head = io::Cursor::new(magic.clone()).chain(input);
-    if magic.starts_with(&[0x1f, 0x8b]) {
+    let gzip = magic.starts_with(&[0x1f, 0x8b]);
+    let mut stream: Box<dyn Read + 'a> = if gzip {
         let counter = Arc::new(AtomicU64::new(0));
         let counted = CountingReader {
             inner: head,
             count: counter.clone(),
         };
-        let gz = GzipStage {
+        Box::new(GzipStage {
             inner: MultiGzDecoder::new(counted),
             compressed: counter,
-        };
-        read_decompressed(gz, name, true)
+        })
     } else {
-        read_decompressed(head, name, false)
-    }
-}
-
-fn read_decompressed<R: Read>(
-    mut input: R,
-    name: &str,
-    gzip: bool,
-) -> Result<Catalog, CatalogError> {
+        Box::new(head)
+    };
     let mut prefix = Vec::with_capacity(1024);
-    read_up_to(&mut input, &mut prefix, 1024).map_err(|e| stage_error(name, e))?;
+    read_up_to(&mut stream, &mut prefix, 1024).map_err(|e| stage_error(name, e))?;
     if gzip && prefix.starts_with(b"MSCF") {
         return Err(CatalogError::CabNotSupported { file: name.into() });
     }
     let sniff = sniff_encoding(&prefix);
-    let mut warnings = Vec::new();
     if let Some(w) = &sniff.warning {
         tracing::warn!(file = name, "{w}");
-        warnings.push(w.clone());
     }
-    let body = io::Cursor::new(prefix[sniff.bom_len..].to_vec()).chain(input);
-    let decoding = DecodingReader::new(body, sniff.encoding, sniff.bom_len as u64);
-    let tracker = PositionTracker::new(decoding);
-    let mut parser = Parser::new(name, tracker);
-    parser.catalog.encoding = sniff.encoding.name().to_string();
-    parser.catalog.gzip = gzip;
-    parser.catalog.warnings = warnings;
-    parser.run()?;
-    Ok(parser.catalog)
+    let body: Box<dyn Read + 'a> =
+        Box::new(io::Cursor::new(prefix[sniff.bom_len..].to_vec()).chain(stream));
+    Ok(Decoded {
+        reader: DecodingReader::new(body, sniff.encoding, sniff.bom_len as u64),
+        encoding: sniff.encoding,
+        gzip,
+        warning: sniff.warning,
+    })
+}
+
+/// The whole document as UTF-8 text (gunzipped, decoded, BOM removed).
+pub(crate) fn decode_to_string(input: &[u8], name: &str) -> Result<String, CatalogError> {
+    let mut d = open_decoded(input, name)?;
+    let mut out = String::new();
+    d.reader
+        .read_to_string(&mut out)
+        .map_err(|e| stage_error(name, e))?;
+    Ok(out)
 }
 
 fn read_up_to<R: Read>(r: &mut R, buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
