@@ -147,10 +147,10 @@ async fn installs(State(inner): S, Path(name): Path<String>) -> Response {
 
 async fn requests(State(inner): S, Path(name): Path<String>) -> Response {
     with_host(&inner, &name, |h| {
-        let st = h.lock();
+        let stats = h.lock().stats.snapshot();
         json!({
-            "total": st.stats.total,
-            "endpoints": st.stats.by_endpoint.iter().map(|((m, p), n)| json!({"method": m, "path": p, "count": n})).collect::<Vec<_>>(),
+            "total": stats.total,
+            "endpoints": stats.by_endpoint.iter().map(|((m, p), n)| json!({"method": m, "path": p, "count": n})).collect::<Vec<_>>(),
         })
     })
 }

@@ -242,6 +242,7 @@ pub struct FleetBuilder {
     username: String,
     password: String,
     max_sessions: usize,
+    strict: bool,
 }
 
 impl Default for FleetBuilder {
@@ -258,6 +259,7 @@ impl Default for FleetBuilder {
             username: "root".into(),
             password: "calvin".into(),
             max_sessions: 8,
+            strict: false,
         }
     }
 }
@@ -319,6 +321,13 @@ impl FleetBuilder {
         self
     }
 
+    /// Strict Redfish mode: drop the iDRAC quirks that violate the DMTF
+    /// schemas (`ReleaseDate` `"00:00:00Z"`, Dell's versioned OEM action key).
+    pub fn strict_redfish(mut self, yes: bool) -> Self {
+        self.strict = yes;
+        self
+    }
+
     /// Binds the listeners and starts serving.
     pub async fn start(self) -> Result<Fleet, SimError> {
         if !(self.speed.is_finite() && self.speed > 0.0) {
@@ -344,6 +353,7 @@ impl FleetBuilder {
                 self.seed,
                 &self.username,
                 &self.password,
+                self.strict,
             )));
         }
         let tls = if self.http {
@@ -525,7 +535,7 @@ impl Fleet {
     pub fn requests(&self, host: &str) -> RequestStats {
         self.inner
             .host(host)
-            .map(|h| h.lock().stats.clone())
+            .map(|h| h.lock().stats.snapshot())
             .unwrap_or_default()
     }
 

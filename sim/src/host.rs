@@ -199,7 +199,9 @@ pub(crate) struct HostState {
     pub(crate) bmc: Bmc,
     pub(crate) lc_settle_until: Option<Instant>,
     pub(crate) faults: ActiveFaults,
-    pub(crate) stats: RequestStats,
+    pub(crate) stats: Stats,
+    /// Rendered bodies of hot resources: (route, key hash, bytes).
+    pub(crate) render_cache: Vec<(u8, u64, bytes::Bytes)>,
     pub(crate) installs: Vec<InstallRecord>,
     pub(crate) repo: Option<Vec<RepoEntry>>,
     pub(crate) inventory_gen: u64,
@@ -216,6 +218,8 @@ pub(crate) struct Host {
     pub(crate) username: String,
     pub(crate) password: String,
     pub(crate) basic: String,
+    /// Strict Redfish mode: no schema-violating iDRAC quirks.
+    pub(crate) strict: bool,
     pub(crate) state: Mutex<HostState>,
     pub(crate) up: watch::Sender<bool>,
 }
@@ -228,6 +232,7 @@ impl Host {
         seed: u64,
         username: &str,
         password: &str,
+        strict: bool,
     ) -> Host {
         use base64::Engine as _;
         let mut rng = fastrand::Rng::with_seed(
@@ -249,6 +254,7 @@ impl Host {
             username: username.to_string(),
             password: password.to_string(),
             basic,
+            strict,
             state: Mutex::new(HostState {
                 rng,
                 components,
@@ -264,7 +270,8 @@ impl Host {
                 bmc: Bmc::Up,
                 lc_settle_until: None,
                 faults: ActiveFaults::default(),
-                stats: RequestStats::default(),
+                stats: Stats::default(),
+                render_cache: Vec::new(),
                 installs: Vec::new(),
                 repo: None,
                 inventory_gen: 1,
@@ -1082,11 +1089,44 @@ pub(crate) fn firmware_job_name(component_name: &str) -> String {
     }
 }
 
+/// Request counters without per-request allocation.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Stats {
+    pub(crate) total: u64,
+    pub(crate) by_endpoint: std::collections::HashMap<(&'static str, &'static str), u64>,
+}
+
+impl Stats {
+    pub(crate) fn snapshot(&self) -> RequestStats {
+        RequestStats {
+            total: self.total,
+            by_endpoint: self
+                .by_endpoint
+                .iter()
+                .map(|((m, t), n)| ((m.to_string(), t.to_string()), *n))
+                .collect(),
+        }
+    }
+}
+
+fn static_method(m: &str) -> &'static str {
+    match m {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// Counts per (method, template), for the stats.
-pub(crate) fn record(st: &mut HostState, method: &str, template: &str) {
+pub(crate) fn record(st: &mut HostState, method: &str, template: &'static str) {
     st.stats.total += 1;
     *st.stats
         .by_endpoint
-        .entry((method.to_string(), template.to_string()))
+        .entry((static_method(method), template))
         .or_insert(0) += 1;
 }

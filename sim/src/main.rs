@@ -56,6 +56,12 @@ struct ServeArgs {
     /// Redfish password.
     #[arg(long, default_value = "calvin")]
     password: String,
+    /// Drop iDRAC quirks that violate the DMTF schemas (for validators).
+    #[arg(long)]
+    strict_redfish: bool,
+    /// Write the fleet's self-signed certificate (PEM) to this file.
+    #[arg(long)]
+    cert_out: Option<PathBuf>,
     /// Maximum sessions per iDRAC.
     #[arg(long, default_value_t = 8)]
     max_sessions: usize,
@@ -198,8 +204,12 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .username(&a.username)
         .password(&a.password)
         .max_sessions(a.max_sessions)
+        .strict_redfish(a.strict_redfish)
         .start()
         .await?;
+    if let (Some(path), Some(pem)) = (&a.cert_out, fleet.ca_cert_pem()) {
+        std::fs::write(path, pem).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let control = fleet.control_url();
     {
         use std::io::Write as _;

@@ -323,6 +323,13 @@ pub(crate) mod base {
         "Critical"
     );
     msg!(
+        QUERY_NOT_SUPPORTED,
+        "QueryParameterUnsupported",
+        "Query parameter %1 is not supported.",
+        "Correct or remove the query parameter and resubmit the request.",
+        "Warning"
+    );
+    msg!(
         PRECONDITION_FAILED,
         "PreconditionFailed",
         "The ETag supplied did not match the ETag required to change this resource.",

@@ -239,6 +239,12 @@ enum Route {
     DellSwService(&'static str),
     InstallFromRepository,
     RepoUpdateList,
+    AccountService,
+    Accounts,
+    Account(String),
+    Roles,
+    Role(String),
+    DellSystem,
     NotFound,
 }
 
@@ -286,6 +292,37 @@ fn route(host: &Host, segs: &[&str]) -> (Route, &'static str) {
             "/redfish/v1/Managers/{id}/Actions/Manager.Reset",
         ),
         ["redfish", "v1", "SessionService"] => (R::SessionService, "/redfish/v1/SessionService"),
+        ["redfish", "v1", "SessionService", "Sessions", "Members"] => {
+            (R::Sessions, "/redfish/v1/SessionService/Sessions/Members")
+        }
+        ["redfish", "v1", "AccountService"] => (R::AccountService, "/redfish/v1/AccountService"),
+        ["redfish", "v1", "AccountService", "Accounts"] => {
+            (R::Accounts, "/redfish/v1/AccountService/Accounts")
+        }
+        ["redfish", "v1", "AccountService", "Accounts", id] => (
+            R::Account(id.to_string()),
+            "/redfish/v1/AccountService/Accounts/{id}",
+        ),
+        ["redfish", "v1", "AccountService", "Roles"] => {
+            (R::Roles, "/redfish/v1/AccountService/Roles")
+        }
+        ["redfish", "v1", "AccountService", "Roles", id] => (
+            R::Role(id.to_string()),
+            "/redfish/v1/AccountService/Roles/{id}",
+        ),
+        [
+            "redfish",
+            "v1",
+            "Systems",
+            "System.Embedded.1",
+            "Oem",
+            "Dell",
+            "DellSystem",
+            "System.Embedded.1",
+        ] if dell => (
+            R::DellSystem,
+            "/redfish/v1/Systems/{id}/Oem/Dell/DellSystem/{id}",
+        ),
         ["redfish", "v1", "SessionService", "Sessions"] => {
             (R::Sessions, "/redfish/v1/SessionService/Sessions")
         }
@@ -475,14 +512,13 @@ fn route(host: &Host, segs: &[&str]) -> (Route, &'static str) {
     }
 }
 
-fn allowed(route: &Route, host: &Host) -> &'static str {
+fn allowed(route: &Route) -> &'static str {
     use Route as R;
     match route {
         R::Sessions => "GET, HEAD, POST",
         R::Session(_) => "GET, HEAD, DELETE",
         R::SessionService => "GET, HEAD, PATCH",
-        R::Inventory if host.flavor == Flavor::Idrac10 || !host.is_dell() => "GET, HEAD",
-        R::Inventory => "GET, HEAD, POST",
+        R::Inventory => "GET, HEAD",
         R::DellJob(..) => "GET, HEAD, DELETE",
         R::SystemReset
         | R::ManagerReset
@@ -543,12 +579,13 @@ pub(crate) async fn handle(
     let Some(host) = inner.hosts.get(idx).cloned() else {
         return Err(Dropped);
     };
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
+    let (parts, req_body) = req.into_parts();
+    let method = parts.method;
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (route, template) = route(&host, &segs);
-    let allow = allowed(&route, &host);
+    let allow = allowed(&route);
     let (latency, server_error) = {
         let mut st = host.lock();
         if st.bmc == Bmc::Down {
@@ -584,9 +621,39 @@ pub(crate) async fn handle(
         .into_response(head, allow));
     }
     if route == Route::NotFound {
-        return Ok(not_found(&host, &path).into_response(head, ""));
+        return Ok(not_found(&host, path).into_response(head, ""));
     }
-    let method_ok = allow.split(", ").any(|m| m == method.as_str());
+    // HttpPushUri: iDRAC9 accepts POST on the inventory collection although
+    // the schema marks it non-insertable (so Allow does not advertise it).
+    let push = route == Route::Inventory && method == Method::POST && host.flavor == Flavor::Idrac9;
+    let method_ok = push || allow.split(", ").any(|m| m == method.as_str());
+    if let Some(v) = parts.headers.get("odata-version")
+        && v.as_bytes() != b"4.0"
+    {
+        return Ok(error(
+            &host,
+            StatusCode::PRECONDITION_FAILED,
+            base::PRECONDITION_FAILED,
+            &[],
+        )
+        .into_response(head, allow));
+    }
+    if let Some(bad) = query
+        .split('&')
+        .map(|kv| kv.replace("%24", "$"))
+        .find(|kv| {
+            kv.starts_with('$') && !kv.starts_with("$select=") && !kv.starts_with("$expand=")
+        })
+    {
+        let name = bad.split('=').next().unwrap_or_default().to_string();
+        return Ok(error(
+            &host,
+            StatusCode::NOT_IMPLEMENTED,
+            base::QUERY_NOT_SUPPORTED,
+            &[name],
+        )
+        .into_response(head, allow));
+    }
     if !method_ok {
         return Ok(
             error(&host, StatusCode::METHOD_NOT_ALLOWED, messages::SYS402, &[])
@@ -596,12 +663,12 @@ pub(crate) async fn handle(
     let session = if public(&route, &method) {
         None
     } else {
-        match authenticate(&inner, &host, req.headers()) {
+        match authenticate(&inner, &host, &parts.headers) {
             Ok(s) => s,
             Err(r) => return Ok(r.into_response(head, allow)),
         }
     };
-    let headers = req.headers().clone();
+    let headers = &parts.headers;
     let chunked = headers
         .get(header::TRANSFER_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -611,13 +678,13 @@ pub(crate) async fn handle(
         && method == Method::POST
     {
         // iDRAC needs Content-Length on uploads; drain and refuse.
-        let _ = Limited::new(req.into_body(), MAX_BODY).collect().await;
+        let _ = Limited::new(req_body, MAX_BODY).collect().await;
         return Ok(
             error(&host, StatusCode::BAD_REQUEST, messages::RAC0508, &[])
                 .into_response(head, allow),
         );
     }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+    let body = match Limited::new(req_body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
             return Ok(
@@ -630,9 +697,9 @@ pub(crate) async fn handle(
         inner: &inner,
         host: &host,
         method: &method,
-        path: &path,
-        query: &query,
-        headers: &headers,
+        path,
+        query,
+        headers,
         body: &body,
         session,
     };
@@ -657,6 +724,9 @@ fn finish_get(ctx: &Ctx<'_>, mut reply: Reply) -> Reply {
                 reply.headers.push((header::ETAG, e.clone()));
                 e
             });
+        if let Some(link) = described_by(body) {
+            reply.headers.push((header::LINK, link));
+        }
         let inm = ctx
             .headers
             .get(header::IF_NONE_MATCH)
@@ -668,6 +738,49 @@ fn finish_get(ctx: &Ctx<'_>, mut reply: Reply) -> Reply {
         }
     }
     reply
+}
+
+/// Serves a hot resource from the host's render cache while `key` matches.
+fn cached(ctx: &Ctx<'_>, id: u8, key: u64, build: impl FnOnce() -> Value) -> Reply {
+    let hit = ctx
+        .host
+        .lock()
+        .render_cache
+        .iter()
+        .find(|(r, k, _)| *r == id && *k == key)
+        .map(|(_, _, b)| b.clone());
+    let bytes = match hit {
+        Some(b) => b,
+        None => {
+            let b = Bytes::from(serde_json::to_vec(&build()).unwrap_or_default());
+            let mut st = ctx.host.lock();
+            st.render_cache.retain(|(r, _, _)| *r != id);
+            st.render_cache.push((id, key, b.clone()));
+            b
+        }
+    };
+    Reply {
+        status: StatusCode::OK,
+        body: Some(bytes),
+        content_type: "application/json;charset=utf-8",
+        headers: Vec::new(),
+    }
+}
+
+/// `Link: </redfish/v1/Schemas/X.vN.json>; rel=describedby` from the body's `@odata.type`.
+fn described_by(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"@odata.type\":\"#";
+    let start = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let end = body[start..].iter().position(|b| *b == b'"')? + start;
+    let ty = std::str::from_utf8(&body[start..end]).ok()?;
+    let schema = match ty.rsplit_once('.') {
+        Some((ns, _)) if ns.contains(".v") => ns.to_string(),
+        Some((ns, _)) => ns.to_string(),
+        None => ty.to_string(),
+    };
+    Some(format!(
+        "</redfish/v1/Schemas/{schema}.json>; rel=describedby"
+    ))
 }
 
 fn fnv(b: &[u8]) -> u64 {
@@ -709,6 +822,9 @@ impl Ctx<'_> {
     }
 
     fn select(&self) -> Option<Vec<String>> {
+        if self.query.is_empty() {
+            return None;
+        }
         self.query.split('&').find_map(|kv| {
             let kv = kv.replace("%24", "$").replace("%2C", ",");
             kv.strip_prefix("$select=")
@@ -780,7 +896,7 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
     let get = ctx.method == Method::GET || ctx.method == Method::HEAD;
     let reply = match route {
         R::Redfish => Reply::ok(&json!({"v1": "/redfish/v1/"})),
-        R::Root => Reply::ok(&service_root(ctx)),
+        R::Root => cached(ctx, 0, 0, || service_root(ctx)),
         R::Metadata => metadata(host),
         R::OData => Reply::ok(&odata(host)),
         R::Systems => Reply::ok(&collection(
@@ -789,7 +905,18 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
             "Computer System Collection",
             vec![format!("/redfish/v1/Systems/{}", host.system_path())],
         )),
-        R::System => Reply::ok(&system(ctx)),
+        R::System => {
+            let key = {
+                let st = host.lock();
+                let bios = st
+                    .components
+                    .first()
+                    .map(|c| c.version.as_str())
+                    .unwrap_or("");
+                fnv(format!("{}|{}|{}", st.power_on, st.health(), bios).as_bytes())
+            };
+            cached(ctx, 1, key, || system(ctx))
+        }
         R::SystemReset => system_reset(ctx),
         R::Chassis => Reply::ok(&collection(
             "/redfish/v1/Chassis",
@@ -904,6 +1031,78 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
             "Name": "DellSoftwareInstallationService",
         })),
         R::InstallFromRepository => install_from_repository(ctx),
+        R::AccountService => Reply::ok(&json!({
+            "@odata.context": "/redfish/v1/$metadata#AccountService.AccountService",
+            "@odata.id": "/redfish/v1/AccountService",
+            "@odata.type": "#AccountService.v1_5_0.AccountService",
+            "Accounts": odata_id("/redfish/v1/AccountService/Accounts"),
+            "Description": "BMC User Accounts",
+            "Id": "AccountService",
+            "Name": "Account Service",
+            "Roles": odata_id("/redfish/v1/AccountService/Roles"),
+            "ServiceEnabled": true,
+            "Status": {"Health": "OK", "State": "Enabled"},
+        })),
+        R::Accounts => Reply::ok(&collection(
+            "/redfish/v1/AccountService/Accounts",
+            "#ManagerAccountCollection.ManagerAccountCollection",
+            "Accounts Collection",
+            vec!["/redfish/v1/AccountService/Accounts/2".into()],
+        )),
+        R::Account(id) if id == "2" => Reply::ok(&json!({
+            "@odata.context": "/redfish/v1/$metadata#ManagerAccount.ManagerAccount",
+            "@odata.id": "/redfish/v1/AccountService/Accounts/2",
+            "@odata.type": "#ManagerAccount.v1_4_0.ManagerAccount",
+            "AccountTypes": ["Redfish"],
+            "Description": "User Account",
+            "Enabled": true,
+            "Id": "2",
+            "Links": {"Role": odata_id("/redfish/v1/AccountService/Roles/Administrator")},
+            "Locked": false,
+            "Name": "User Account",
+            "Password": null,
+            "RoleId": "Administrator",
+            "UserName": host.username,
+        })),
+        R::Account(_) => not_found(host, ctx.path),
+        R::Roles => Reply::ok(&collection(
+            "/redfish/v1/AccountService/Roles",
+            "#RoleCollection.RoleCollection",
+            "Roles",
+            ["Administrator", "Operator", "ReadOnly"]
+                .iter()
+                .map(|r| format!("/redfish/v1/AccountService/Roles/{r}"))
+                .collect(),
+        )),
+        R::Role(id) => {
+            let privs: &[&str] = match id.as_str() {
+                "Administrator" => &[
+                    "Login",
+                    "ConfigureManager",
+                    "ConfigureUsers",
+                    "ConfigureComponents",
+                    "ConfigureSelf",
+                ],
+                "Operator" => &["Login", "ConfigureComponents", "ConfigureSelf"],
+                "ReadOnly" => &["Login", "ConfigureSelf"],
+                _ => return not_found(host, ctx.path),
+            };
+            Reply::ok(&json!({
+                "@odata.context": "/redfish/v1/$metadata#Role.Role",
+                "@odata.id": format!("/redfish/v1/AccountService/Roles/{id}"),
+                "@odata.type": "#Role.v1_2_1.Role",
+                "AssignedPrivileges": privs,
+                "Description": format!("{id} User Role"),
+                "Id": id,
+                "IsPredefined": true,
+                "Name": id,
+                "RoleId": id,
+            }))
+        }
+        R::DellSystem => {
+            let sys = system(ctx);
+            Reply::ok(&sys["Oem"]["Dell"]["DellSystem"])
+        }
         R::RepoUpdateList => repo_update_list(ctx),
         R::NotFound => not_found(host, ctx.path),
     };
@@ -988,6 +1187,7 @@ fn service_root(ctx: &Ctx<'_>) -> Value {
         "@odata.context": "/redfish/v1/$metadata#ServiceRoot.ServiceRoot",
         "@odata.id": "/redfish/v1",
         "@odata.type": "#ServiceRoot.v1_6_0.ServiceRoot",
+        "AccountService": odata_id("/redfish/v1/AccountService"),
         "Chassis": odata_id("/redfish/v1/Chassis"),
         "Description": "Root Service",
         "Id": "RootService",
@@ -1036,6 +1236,11 @@ fn metadata(host: &Host) -> Reply {
         ("ManagerCollection", ""),
         ("Manager", "v1_9_0"),
         ("SessionService", "v1_1_8"),
+        ("AccountService", "v1_5_0"),
+        ("ManagerAccountCollection", ""),
+        ("ManagerAccount", "v1_4_0"),
+        ("RoleCollection", ""),
+        ("Role", "v1_2_1"),
         ("SessionCollection", ""),
         ("Session", "v1_3_0"),
         ("UpdateService", "v1_8_0"),
@@ -1076,6 +1281,7 @@ fn metadata(host: &Host) -> Reply {
 
 fn odata(host: &Host) -> Value {
     let mut entries = vec![
+        ("AccountService", "/redfish/v1/AccountService"),
         ("Systems", "/redfish/v1/Systems"),
         ("Chassis", "/redfish/v1/Chassis"),
         ("Managers", "/redfish/v1/Managers"),
@@ -1459,7 +1665,12 @@ fn update_service(ctx: &Ctx<'_>) -> Value {
     match host.flavor {
         Flavor::Idrac9 => {
             v["HttpPushUri"] = json!("/redfish/v1/UpdateService/FirmwareInventory");
-            v["Actions"]["Oem"] = json!({"DellUpdateService.v1_1_0#DellUpdateService.Install": {
+            let key = if host.strict {
+                "#DellUpdateService.Install"
+            } else {
+                "DellUpdateService.v1_1_0#DellUpdateService.Install"
+            };
+            v["Actions"]["Oem"] = json!({key: {
                 "InstallUpon@Redfish.AllowableValues": ["Now", "NowAndReboot", "NextReboot"],
                 "target": "/redfish/v1/UpdateService/Actions/Oem/DellUpdateService.Install",
             }});
@@ -1501,7 +1712,7 @@ fn inventory_member_json(host: &Host, c: &crate::inventory::Component, which: &s
         "Description": "Represents Firmware Inventory",
         "Id": id,
         "Name": c.name,
-        "ReleaseDate": date,
+        "ReleaseDate": if host.strict && !date.contains('-') { "2000-01-01T00:00:00Z".to_string() } else { date.clone() },
         "SoftwareId": c.component_id,
         "Status": {"Health": "OK", "State": if which == "Previous" { "StandbyOffline" } else { "Enabled" }},
         "Updateable": true,
@@ -1587,7 +1798,7 @@ fn inventory_members(host: &Host, st: &HostState) -> Vec<Value> {
             "Description": "Represents Firmware Inventory",
             "Id": a.id,
             "Name": a.package.name,
-            "ReleaseDate": "00:00:00Z",
+            "ReleaseDate": if host.strict { "2000-01-01T00:00:00Z" } else { "00:00:00Z" },
             "SoftwareId": a.package.component_id,
             "Status": {"Health": "OK", "State": "Enabled"},
             "Updateable": true,
