@@ -71,6 +71,9 @@ pub struct PgConfig {
     pub secret_key: Option<SecretKey>,
     /// Candidates read per claim beyond the worker's slots (bounded scan).
     pub claim_scan_limit: usize,
+    /// Work notifications of this store go out at most once per this
+    /// interval (the first at once, the rest gathered).
+    pub notify_debounce: Duration,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -96,7 +99,8 @@ impl PgConfig {
             acquire_timeout: Duration::from_secs(10),
             migrate: true,
             secret_key: None,
-            claim_scan_limit: 256,
+            claim_scan_limit: 1024,
+            notify_debounce: Duration::from_millis(250),
         }
     }
     /// Sets the schema.
@@ -155,6 +159,7 @@ pub(crate) struct Inner {
     pub(crate) key: Option<SecretKey>,
     pub(crate) session_key: SecretKey,
     pub(crate) scan_limit: usize,
+    pub(crate) notifier: notify::WorkNotifier,
 }
 
 /// The PostgreSQL store. Cheap to clone (one shared pool).
@@ -236,12 +241,17 @@ impl PgStore {
         }
         let store = Self {
             inner: Arc::new(Inner {
-                pool,
-                schema,
+                pool: pool.clone(),
+                schema: schema.clone(),
                 clock,
                 key: config.secret_key,
                 session_key: SecretKey::generate("process"),
                 scan_limit: config.claim_scan_limit.max(1),
+                notifier: notify::WorkNotifier::start(
+                    pool.clone(),
+                    &schema,
+                    config.notify_debounce,
+                ),
             }),
             identity: None,
         };

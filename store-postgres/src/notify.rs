@@ -222,6 +222,61 @@ async fn listen_loop(
     }
 }
 
+/// Sends `<schema>.work` notifications for the store, after commit and
+/// debounced per store: the first wake-up goes out at once, later ones are
+/// gathered for `window` and sent together (one transaction, one
+/// notification per plan). NOTIFY takes a cluster-wide lock held through
+/// the commit's WAL flush, so one notification per finished run would make
+/// every completing transaction wait in line for the disk.
+pub(crate) struct WorkNotifier {
+    tx: mpsc::UnboundedSender<PlanId>,
+}
+
+impl WorkNotifier {
+    /// Starts the sender task on the current runtime.
+    pub(crate) fn start(pool: sqlx::PgPool, schema: &str, window: Duration) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(notifier_loop(pool, format!("{schema}.work"), window, rx));
+        Self { tx }
+    }
+
+    /// Plan `plan` may have claimable runs or free slots now.
+    pub(crate) fn wake(&self, plan: PlanId) {
+        let _ = self.tx.send(plan);
+    }
+}
+
+async fn notifier_loop(
+    pool: sqlx::PgPool,
+    channel: String,
+    window: Duration,
+    mut rx: mpsc::UnboundedReceiver<PlanId>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut plans = BTreeSet::from([first]);
+        while let Ok(p) = rx.try_recv() {
+            plans.insert(p);
+        }
+        let payloads: Vec<String> = plans
+            .iter()
+            .map(|p| serde_json::json!({ "plan": p }).to_string())
+            .collect();
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, x) FROM unnest($2::text[]) AS x")
+            .bind(&channel)
+            .bind(&payloads)
+            .execute(&pool)
+            .await
+        {
+            // A hint only: pollers find the work anyway.
+            tracing::debug!(error = %e, "work notification not sent");
+            if matches!(e, sqlx::Error::PoolClosed) {
+                return;
+            }
+        }
+        tokio::time::sleep(window).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

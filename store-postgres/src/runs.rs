@@ -25,7 +25,9 @@ use crate::{PgStore, with_conn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use firmflow_core::model::*;
-use firmflow_core::policy::{AdmissionSnapshot, Candidate, ClusterView, PlanView, RunCounts};
+use firmflow_core::policy::{
+    AdmissionSnapshot, Candidate, ClusterView, Deferral, PlanView, RunCounts,
+};
 use firmflow_core::store::{
     CancelOutcome, ClaimRequest, ClaimedRun, Error, Renewal, Result, RunStore, Transition,
     WriteOutcome,
@@ -126,7 +128,7 @@ static TRANSITION_SQL: LazyLock<String> = LazyLock::new(|| {
        SELECT $11, $12, $13, $14, $15, coalesce($16, m.host_id), coalesce($17, m.plan_id), \
               coalesce($18, m.id), coalesce($8, now()) \
        FROM moved m WHERE $11::text IS NOT NULL) \
-     SELECT id FROM moved"
+     SELECT id, plan_id FROM moved"
         .to_string()
 });
 
@@ -135,7 +137,16 @@ fn chrono_dur(d: Duration) -> chrono::Duration {
 }
 
 impl PgStore {
-    async fn claim_once(&self, req: &ClaimRequest<'_>) -> Result<Vec<ClaimedRun>> {
+    /// One claim transaction reading at most `fresh_limit` fresh
+    /// candidates. `Ok(None)`: admission left slots unused because of
+    /// cluster capacity and more candidates exist, so the caller retries
+    /// with a wider scan (in a new transaction, so the cluster locks are
+    /// again taken in one sorted pass and cannot deadlock).
+    async fn claim_once(
+        &self,
+        req: &ClaimRequest<'_>,
+        fresh_limit: usize,
+    ) -> Result<Option<Vec<ClaimedRun>>> {
         let mut tx = self.begin().await?;
         // 1. The plan, locked: one admitter per plan at a time.
         let prow = sqlx::query(
@@ -176,11 +187,6 @@ impl PgStore {
 
         // 2. Candidates in claim order (reclaims and fresh runs, bounded).
         let scan = self.inner.scan_limit;
-        let fresh_limit = req
-            .slots
-            .saturating_mul(4)
-            .saturating_add(16)
-            .min(scan.max(req.slots));
         let crows = sqlx::query(AssertSqlSafe(CANDIDATES_SQL.as_str()))
             .bind(req.plan.0)
             .bind(reclaim_before)
@@ -285,6 +291,23 @@ impl PgStore {
             slots: req.slots,
         };
         let decision = req.admission.select(&snapshot);
+        let fresh_seen = snapshot
+            .candidates
+            .iter()
+            .filter(|c| !c.is_reclaim())
+            .count();
+        let cluster_blocked = decision
+            .deferred
+            .iter()
+            .any(|(_, d)| matches!(d, Deferral::ClusterCapacity { .. }));
+        if cluster_blocked
+            && decision.admit.len() < req.slots
+            && fresh_seen >= fresh_limit
+            && fresh_limit < scan
+        {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(None);
+        }
         let offered: HashMap<RunId, &Candidate> =
             snapshot.candidates.iter().map(|c| (c.run_id, c)).collect();
 
@@ -349,7 +372,11 @@ impl PgStore {
             }
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(claimed)
+        if !exhausted.is_empty() {
+            // Failed takeovers free their plan's slots.
+            self.inner.notifier.wake(req.plan);
+        }
+        Ok(Some(claimed))
     }
 
     /// Why a fenced write did not apply.
@@ -402,14 +429,23 @@ async fn counts_on(c: &mut sqlx::PgConnection, plan: PlanId) -> Result<RunCounts
 #[async_trait]
 impl RunStore for PgStore {
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedRun>> {
+        let scan = self.inner.scan_limit;
+        // Start with a scan just past the slots; widen it only when cluster
+        // capacity defers the first candidates and slots stay unused.
+        let mut fresh_limit = request
+            .slots
+            .saturating_add(16)
+            .min(scan.max(request.slots));
         let mut attempt = 0;
         loop {
-            match self.claim_once(&request).await {
+            match self.claim_once(&request, fresh_limit).await {
+                Ok(Some(claimed)) => return Ok(claimed),
+                Ok(None) => fresh_limit = fresh_limit.saturating_mul(4).min(scan),
                 Err(e) if is_host_busy_conflict(&e) && attempt + 1 < CLAIM_RETRIES => {
                     attempt += 1;
                     tracing::debug!(plan = %request.plan, "claim lost a host race; retrying");
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }
@@ -525,10 +561,15 @@ impl RunStore for PgStore {
                     .bind(None::<Uuid>),
             };
             let moved = q.fetch_optional(&mut *c).await.map_err(db_err)?;
-            if moved.is_some() {
-                Ok(WriteOutcome::Applied)
-            } else {
-                Self::diagnose(c, lease).await
+            match moved {
+                Some(row) => {
+                    if change.to != RunState::Running {
+                        // A slot freed, or the run is claimable again.
+                        self.inner.notifier.wake(PlanId(get(&row, "plan_id")?));
+                    }
+                    Ok(WriteOutcome::Applied)
+                }
+                None => Self::diagnose(c, lease).await,
             }
         })
     }
@@ -551,7 +592,7 @@ impl RunStore for PgStore {
                  SELECT 'run_released', 'info', 'run released at a safe point by ' || $2, \
                         jsonb_build_object('epoch', $3, 'worker', $2::text), host_id, plan_id, id, \
                         coalesce($5, now()) \
-                 FROM moved RETURNING run_id",
+                 FROM moved RETURNING plan_id",
             )
             .bind(lease.run_id.0)
             .bind(lease.owner.as_str())
@@ -561,10 +602,12 @@ impl RunStore for PgStore {
             .fetch_optional(&mut *c)
             .await
             .map_err(db_err)?;
-            if moved.is_some() {
-                Ok(WriteOutcome::Applied)
-            } else {
-                Self::diagnose(c, lease).await
+            match moved {
+                Some(row) => {
+                    self.inner.notifier.wake(PlanId(get(&row, "plan_id")?));
+                    Ok(WriteOutcome::Applied)
+                }
+                None => Self::diagnose(c, lease).await,
             }
         })
     }
@@ -572,7 +615,7 @@ impl RunStore for PgStore {
     async fn release_all(&self, worker: &WorkerId) -> Result<u64> {
         let now = self.now_param();
         with_conn!(self, c => {
-            let n: i64 = sqlx::query_scalar(
+            let rows = sqlx::query(
                 "WITH moved AS ( \
                    UPDATE host_runs \
                    SET state = 'retrying', run_at = coalesce($2, now()), lease_owner = NULL, \
@@ -586,14 +629,20 @@ impl RunStore for PgStore {
                           jsonb_build_object('epoch', lease_epoch, 'worker', $1::text), host_id, \
                           plan_id, id, coalesce($2, now()) \
                    FROM moved) \
-                 SELECT count(*) FROM moved",
+                 SELECT plan_id, count(*) AS n FROM moved GROUP BY plan_id",
             )
             .bind(worker.as_str())
             .bind(now)
-            .fetch_one(&mut *c)
+            .fetch_all(&mut *c)
             .await
             .map_err(db_err)?;
-            Ok(u64::try_from(n).unwrap_or(0))
+            let mut total = 0u64;
+            for r in &rows {
+                let n: i64 = get(r, "n")?;
+                total += u64::try_from(n).unwrap_or(0);
+                self.inner.notifier.wake(PlanId(get(r, "plan_id")?));
+            }
+            Ok(total)
         })
     }
 
@@ -659,6 +708,9 @@ impl RunStore for PgStore {
             }
         };
         tx.commit().await.map_err(db_err)?;
+        if outcome == CancelOutcome::Cancelled {
+            self.inner.notifier.wake(plan);
+        }
         Ok(outcome)
     }
 
