@@ -22,6 +22,16 @@ fn status_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU seconds of this process (from /proc/self/stat).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -64,6 +74,7 @@ fn main() {
         let errors = Arc::new(AtomicU64::new(0));
         let per = requests / concurrency;
         let t = Instant::now();
+        let cpu0 = cpu_secs();
         let mut tasks = Vec::new();
         for w in 0..concurrency {
             let (client, headers, done, errors) = (client.clone(), headers.clone(), done.clone(), errors.clone());
@@ -93,11 +104,17 @@ fn main() {
             let _ = t.await;
         }
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu0;
         let ok = done.load(Ordering::Relaxed);
         println!(
             "requests={ok} errors={} concurrency={concurrency} elapsed={secs:.2}s throughput={:.0} req/s (GET /redfish/v1/Systems/System.Embedded.1, Basic auth, random host)",
             errors.load(Ordering::Relaxed),
             ok as f64 / secs
+        );
+        println!(
+            "cpu={cpu:.2}s (server+client) => {:.0} requests per CPU-second; loadavg: {}",
+            ok as f64 / cpu.max(0.001),
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim()
         );
         println!("rss_after_load={} MB VmHWM={} MB", status_kb("VmRSS:") / 1024, status_kb("VmHWM:") / 1024);
         fleet.shutdown().await;
