@@ -28,7 +28,11 @@ pub enum ComponentKind {
 
 /// Where the BMC gets the package from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum PackageSource {
     /// The BMC fetches it (Redfish SimpleUpdate `ImageURI`).
     ImageUri {
@@ -51,6 +55,7 @@ pub enum PackageSource {
 
 /// One package to install on one host, with the facts needed to verify it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Package {
     /// Component identity on the BMC: Dell ComponentId, Redfish SoftwareId
     /// or inventory member id; matched against [`crate::bmc::FirmwareComponent`].
@@ -62,16 +67,20 @@ pub struct Package {
     /// Version the package installs.
     pub target_version: String,
     /// Version installed when the run resolved its packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installed_version: Option<String>,
     /// Where it comes from.
     pub source: PackageSource,
     /// `sha256:<hex>` / `md5:<hex>`, verified before anything reaches a BMC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
     /// Size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<u64>,
     /// Whether the host must reboot for the install to take effect.
     pub reboot_required: bool,
     /// Dell criticality (`Urgent`, `Recommended`, `Optional`) when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub criticality: Option<String>,
 }
 

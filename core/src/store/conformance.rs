@@ -384,6 +384,14 @@ async fn transition_is_compare_and_set<S: Store>(s: &S, _c: &ManualClock) {
         s.get_run(c.run.id).await.expect("run").ctx.progress.message,
         "step 1"
     );
+    assert_eq!(
+        s.list_runs(p.id).await.expect("runs")[0]
+            .ctx
+            .progress
+            .message,
+        "step 1",
+        "list_runs returns the ctx too"
+    );
     // Wrong `from`.
     let mut t = Transition::to(RunState::Completed, ctx_msg("x"));
     t.from = RunState::Pending;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# firmflow's test command (README.md). Installs and starts what the tests
+# need on a fresh Debian machine, then runs every test of the workspace:
+#   - PostgreSQL at 127.0.0.1:5432 (trust auth for `postgres`) for the store tests;
+#   - Go and govmomi's simulator, built into the vcsim launcher, for the vCenter tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n== %s\n' "$*"; }
+
+if [ -x store-postgres/scripts/ensure-postgres.sh ]; then
+    step "PostgreSQL"
+    store-postgres/scripts/ensure-postgres.sh
+fi
+
+if [ -x vcenter/tests/vcsim/prepare.sh ]; then
+    step "vCenter simulator (govmomi vcsim)"
+    vcenter/tests/vcsim/prepare.sh
+fi
+
+step "cargo test --workspace"
+# One test binary at a time per crate keeps the 2-core machine responsive;
+# tests inside a binary still run in parallel.
+cargo test --workspace --all-targets --no-fail-fast "$@"
+cargo test --workspace --doc --no-fail-fast
