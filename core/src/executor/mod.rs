@@ -317,7 +317,7 @@ async fn schedule_once(shared: &Arc<Shared>) -> Result<(), crate::store::Error> 
             continue;
         }
         let live = live_cluster_state(shared, plan.id).await;
-        let claimed = store
+        let claimed = match store
             .claim(ClaimRequest {
                 worker: &shared.config.worker_id,
                 plan: plan.id,
@@ -327,7 +327,15 @@ async fn schedule_once(shared: &Arc<Shared>) -> Result<(), crate::store::Error> 
                 live_online: &live,
                 admission: &StandardAdmission,
             })
-            .await?;
+            .await
+        {
+            Ok(c) => c,
+            // One plan's trouble must not starve the others this round.
+            Err(e) => {
+                warn!(plan = %plan.id, error = %e, "claim failed");
+                continue;
+            }
+        };
         for c in claimed {
             debug!(run = %c.run.id, host = %c.run.host_id, resumed = c.resumed, "claimed");
             let watch = Arc::new(Mutex::new(LeaseWatch {

@@ -41,6 +41,10 @@ enum Flow {
 
 type Step<T> = Result<T, Flow>;
 
+/// Attempts to leave maintenance mode before a run gives up and says so
+/// with a critical event (an operator must bring the host back).
+const MAX_EXIT_MAINTENANCE_TRIES: usize = 10;
+
 fn failed(message: impl Into<String>, transient: bool) -> Flow {
     Flow::Failed {
         message: message.into(),
@@ -1139,8 +1143,34 @@ impl RunDriver {
                 Flow::LeaseLost => return,
                 Flow::Failed { message, .. } => {
                     // Still in maintenance mode: retry the exit later rather
-                    // than end the run with a host taken out of its cluster.
+                    // than end the run with a host taken out of its cluster;
+                    // after a few tries, end it loudly instead.
                     self.record_error(Phase::ExitMaintenance, &message, true);
+                    let tries = self
+                        .ctx
+                        .results
+                        .errors
+                        .iter()
+                        .filter(|e| e.phase == Phase::ExitMaintenance)
+                        .count();
+                    if tries >= MAX_EXIT_MAINTENANCE_TRIES {
+                        let msg = format!(
+                            "{} is still in maintenance mode after {tries} attempts to leave it: {message}",
+                            self.host.fqdn
+                        );
+                        let ev = NewEvent::info(EventType::MaintenanceMode, msg.clone())
+                            .severity(Severity::Critical)
+                            .for_run(self.run.id, self.plan.id, self.host.id)
+                            .details(serde_json::json!({ "maintenance": "stuck", "to": "failed" }));
+                        self.ctx.checkpoint.maintenance = MaintenanceState::EnteredByUs;
+                        let mut t = Transition::to(RunState::Failed, self.ctx.clone());
+                        t.event = Some(ev);
+                        t.error = Some(msg);
+                        t.count_failure = true;
+                        let _ = self.shared.services.store.transition(&self.lease, t).await;
+                        self.emit(RunState::Failed);
+                        return;
+                    }
                     let at = self.clock_now() + chrono::Duration::seconds(60);
                     let mut t = Transition::to(RunState::Retrying, self.ctx.clone());
                     t.retry_at = Some(at);

@@ -571,6 +571,7 @@ struct ClusterState {
 pub struct FakeCluster {
     state: Arc<Mutex<ClusterState>>,
     enter_delay: Duration,
+    exit_failures: Arc<AtomicU64>,
 }
 
 impl FakeCluster {
@@ -579,7 +580,13 @@ impl FakeCluster {
         Self {
             state: Arc::default(),
             enter_delay,
+            exit_failures: Arc::default(),
         }
+    }
+
+    /// The next `n` exits from maintenance mode fail (vCenter refuses).
+    pub fn fail_next_exits(&self, n: u64) {
+        self.exit_failures.store(n, Ordering::SeqCst);
     }
 
     /// Adds a host to a cluster (online).
@@ -667,6 +674,17 @@ impl ClusterManager for FakeCluster {
 
     async fn exit_maintenance(&self, host: &Host, _t: Duration) -> Result<(), cluster::Error> {
         let (k, m) = Self::key_of(host)?;
+        if self
+            .exit_failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(cluster::Error::new(
+                &host.fqdn,
+                cluster::ErrorKind::InvalidState,
+                "The operation is not allowed in the current state.",
+            ));
+        }
         let mut s = lock(&self.state);
         s.exits += 1;
         s.hosts.entry(k).or_default().insert(m, false);
