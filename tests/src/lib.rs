@@ -14,6 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod sim_world;
+pub use sim_world::{
+    SIM_SPEED, SimHost, SimTls, SimWorld, SimWorldBuilder, realtime_config, realtime_plan,
+    sim_package,
+};
+
 /// The vCenter URL the harness uses.
 pub const VC: &str = "https://vc.test";
 
