@@ -113,6 +113,19 @@ async fn template() -> String {
                         .await;
                 }
             }
+            // Templates of older migration sets are of no further use.
+            let stale: Vec<String> = sqlx::query_scalar(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 'fft\\_tmpl\\_%' AND datname <> $1",
+            )
+            .bind(&name)
+            .fetch_all(&admin)
+            .await
+            .unwrap_or_default();
+            for db in stale {
+                let _ = admin
+                    .execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\"")))
+                    .await;
+            }
             admin.close().await;
             name
         })
