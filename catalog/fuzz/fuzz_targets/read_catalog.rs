@@ -18,14 +18,21 @@ fuzz_target!(|data: &[u8]| {
     let Ok(catalog) = read_catalog_bytes(data, "fuzz.xml") else {
         return;
     };
-    let rewritten = match rewrite_base_location(data, "fuzz.xml", "mirror.example/dell", Some("HTTP")) {
-        Ok(r) => r,
-        Err(e) => panic!("read but cannot be rewritten: {e}"),
-    };
+    let rewritten =
+        match rewrite_base_location(data, "fuzz.xml", "mirror.example/dell", Some("HTTP")) {
+            Ok(r) => r,
+            Err(e) => panic!("read but cannot be rewritten: {e}"),
+        };
     match read_catalog_bytes(&rewritten, "rewritten.xml") {
         Ok(back) => {
-            assert_eq!(back.components, catalog.components, "components changed by the rewrite");
-            assert_eq!(back.bundles, catalog.bundles, "bundles changed by the rewrite");
+            assert_eq!(
+                back.components, catalog.components,
+                "components changed by the rewrite"
+            );
+            assert_eq!(
+                back.bundles, catalog.bundles,
+                "bundles changed by the rewrite"
+            );
         }
         Err(e) => panic!("rewritten catalog does not read: {e}"),
     }
