@@ -1,0 +1,75 @@
+//! `firmflow compliance`: one BMC against a Dell catalog. Reads the
+//! system facts and firmware inventory through the Redfish driver, loads
+//! the catalog (file, `.xml.gz` or URL), and says per component what the
+//! catalog offers and what firmflow would install. Changes nothing.
+
+use crate::setup;
+use anyhow::Context;
+use firmflow_catalog::{CatalogIndex, CatalogSource, HostCompliance, assess_host};
+use firmflow_core::bmc::BmcConnector as _;
+use firmflow_core::credentials::Credential;
+use firmflow_core::model::{MgmtKind, NewHost, Policy, UpdateMode};
+use firmflow_redfish::TlsMode;
+use std::time::Duration;
+
+/// What to assess.
+#[derive(Debug)]
+pub struct ComplianceArgs {
+    /// Catalog location: path, `file://`, `http(s)://` (`.xml` or `.xml.gz`).
+    pub catalog: String,
+    /// BMC address: `https://host[:port]` or a bare host (HTTPS then).
+    pub host: String,
+    /// How the BMC is driven (`idrac` or generic `redfish`).
+    pub kind: MgmtKind,
+    /// The login (secret redacted in `Debug`).
+    pub credential: Credential,
+    /// TLS verification.
+    pub tls: TlsMode,
+    /// Policy knobs that change the verdicts.
+    pub allow_downgrade: bool,
+    /// Reinstall same versions.
+    pub force: bool,
+}
+
+/// Reads the BMC and assesses it against the catalog.
+pub async fn run(args: &ComplianceArgs) -> anyhow::Result<HostCompliance> {
+    let connector = setup::connector(
+        args.credential.clone(),
+        args.tls.clone(),
+        Default::default(),
+        Duration::ZERO,
+        None,
+    );
+    let mut nh = NewHost::idrac(args.host.clone(), args.host.clone());
+    nh.mgmt_kind = args.kind.clone();
+    let host = nh.into_host(chrono::Utc::now());
+    let driver = connector
+        .connect(&host)
+        .await
+        .with_context(|| format!("connecting to {}", args.host))?;
+    let facts = async {
+        let system = driver.system().await?;
+        let inventory = driver.inventory().await?;
+        Ok::<_, firmflow_core::bmc::Error>((system, inventory))
+    }
+    .await;
+    // Log out on every path (iDRACs have few session slots).
+    let _ = driver.close().await;
+    let (system, inventory) = facts.with_context(|| format!("reading {}", args.host))?;
+    let loaded = CatalogSource::new()?
+        .load(&args.catalog)
+        .await
+        .with_context(|| format!("loading catalog {}", args.catalog))?;
+    let index = CatalogIndex::new(loaded.catalog.clone());
+    let mut policy = Policy::new(UpdateMode::LatestFromCatalog);
+    policy.catalog_url = Some(args.catalog.clone());
+    policy.allow_downgrade = Some(args.allow_downgrade);
+    policy.force = Some(args.force);
+    let shown = system
+        .service_tag
+        .as_ref()
+        .map(|t| format!("{} ({t})", args.host))
+        .unwrap_or_else(|| args.host.clone());
+    assess_host(&index, &shown, &system, &inventory, &policy)
+        .with_context(|| format!("assessing {} against {}", args.host, args.catalog))
+}
