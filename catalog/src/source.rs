@@ -12,6 +12,7 @@ use crate::reader::{is_cab_name, read_catalog_bytes};
 use crate::verify::{default_client, digest_bytes, http_error, status_error};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A catalog as loaded, with its content digest.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ struct Validators {
     etag: Option<String>,
     last_modified: Option<String>,
     loaded: Arc<LoadedCatalog>,
+    /// When the server last confirmed it (tokio's clock: pausable in tests).
+    checked_at: tokio::time::Instant,
 }
 
 /// Loads and caches catalogs.
@@ -36,9 +39,18 @@ struct Validators {
 pub struct CatalogSource {
     client: reqwest::Client,
     dell_host: String,
+    /// A catalog confirmed this recently is used without asking the server:
+    /// a campaign resolves thousands of hosts against the same catalog.
+    revalidate_after: Duration,
     by_location: Mutex<HashMap<String, Validators>>,
     by_digest: Mutex<HashMap<String, Arc<Catalog>>>,
+    /// One load per location at a time: concurrent resolves of a cold
+    /// cache wait for the first download instead of starting their own.
+    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// How long a fetched catalog is used before it is revalidated (default).
+pub const DEFAULT_REVALIDATE_AFTER: Duration = Duration::from_secs(300);
 
 impl CatalogSource {
     /// A source with a default rustls client and Dell's current host.
@@ -51,9 +63,18 @@ impl CatalogSource {
         Self {
             client,
             dell_host: DELL_DOWNLOAD_HOST.into(),
+            revalidate_after: DEFAULT_REVALIDATE_AFTER,
             by_location: Mutex::new(HashMap::new()),
             by_digest: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Uses a fetched catalog for `after` before asking the server again
+    /// (conditional GET); `Duration::ZERO` revalidates every time.
+    pub fn with_revalidate_after(mut self, after: Duration) -> Self {
+        self.revalidate_after = after;
+        self
     }
 
     /// Replaces Dell's retired hosts with `host` (a proxy or mirror host).
@@ -110,11 +131,25 @@ impl CatalogSource {
 
     async fn load_http(&self, url: &str) -> Result<Arc<LoadedCatalog>, CatalogError> {
         let shown = redact_url(url);
+        let gate = self
+            .in_flight
+            .lock()
+            .ok()
+            .map(|mut m| m.entry(url.to_string()).or_default().clone());
+        let _guard = match &gate {
+            Some(g) => Some(g.lock().await),
+            None => None,
+        };
         let previous = self
             .by_location
             .lock()
             .ok()
             .and_then(|m| m.get(url).cloned());
+        if let Some(p) = &previous
+            && p.checked_at.elapsed() < self.revalidate_after
+        {
+            return Ok(p.loaded.clone());
+        }
         let mut req = self.client.get(url);
         if let Some(p) = &previous {
             if let Some(e) = &p.etag {
@@ -127,10 +162,15 @@ impl CatalogSource {
         let resp = req.send().await.map_err(|e| http_error(&shown, e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_MODIFIED
-            && let Some(p) = previous
+            && let Some(mut p) = previous
         {
             tracing::debug!(url = %shown, "catalog not modified");
-            return Ok(p.loaded);
+            p.checked_at = tokio::time::Instant::now();
+            let loaded = p.loaded.clone();
+            if let Ok(mut m) = self.by_location.lock() {
+                m.insert(url.to_string(), p);
+            }
+            return Ok(loaded);
         }
         if !status.is_success() {
             return Err(status_error(&shown, status));
@@ -152,6 +192,7 @@ impl CatalogSource {
                     etag,
                     last_modified,
                     loaded: loaded.clone(),
+                    checked_at: tokio::time::Instant::now(),
                 },
             );
         }
@@ -234,7 +275,9 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
             .mount(&server)
             .await;
-        let src = CatalogSource::new().expect("client");
+        let src = CatalogSource::new()
+            .expect("client")
+            .with_revalidate_after(Duration::ZERO);
         let url = format!("{}/catalog/Catalog.xml.gz", server.uri());
         let a = src.load(&url).await.expect("first");
         assert!(a.catalog.gzip);
@@ -248,6 +291,36 @@ mod tests {
             .expect("mirror");
         assert!(Arc::ptr_eq(&a.catalog, &c.catalog));
         assert_eq!(a.sha256, c.sha256);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_loads_share_one_download_and_fresh_catalogs_are_reused() {
+        let server = MockServer::start().await;
+        let body = std::fs::read(F25).expect("fixture");
+        Mock::given(method("GET"))
+            .and(path("/Catalog.xml"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_bytes(body)
+                    .set_delay(std::time::Duration::from_millis(50)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let src = Arc::new(CatalogSource::new().expect("client"));
+        let url = format!("{}/Catalog.xml", server.uri());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (src, url) = (src.clone(), url.clone());
+                tokio::spawn(async move { src.load(&url).await.map(|l| l.sha256.clone()) })
+            })
+            .collect();
+        for t in tasks {
+            let digest = t.await.expect("join").expect("load");
+            assert_eq!(digest.len(), 64);
+        }
+        // Within the revalidation interval: no request at all (expect(1) above).
+        src.load(&url).await.expect("fresh");
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -163,6 +163,9 @@ pub struct PackageCache {
     /// Files verified in this process, with their size: re-checked by size
     /// only, because hashing a 100 MB DUP for each of 10,000 hosts is waste.
     verified: Mutex<HashMap<(PathBuf, Option<Checksum>), u64>>,
+    /// One download per checksum at a time: hosts resolving the same
+    /// package together wait for the first download instead of repeating it.
+    in_flight: Mutex<HashMap<Checksum, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl PackageCache {
@@ -172,6 +175,7 @@ impl PackageCache {
             dir: dir.into(),
             client,
             verified: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -247,6 +251,16 @@ impl PackageCache {
         let io = |e: std::io::Error| CatalogError::Io {
             file: shown.clone(),
             message: e.to_string(),
+        };
+        let gate = checksum.and_then(|c| {
+            self.in_flight
+                .lock()
+                .ok()
+                .map(|mut m| m.entry(c.clone()).or_default().clone())
+        });
+        let _guard = match &gate {
+            Some(g) => Some(g.lock().await),
+            None => None,
         };
         if let Some(c) = checksum {
             let cached = self.dir.join(c.cache_name());
@@ -525,6 +539,35 @@ mod tests {
                 .expect("disk"),
             p1
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_fetches_of_one_package_download_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/BIOS.EXE"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_bytes(b"bios".to_vec())
+                    .set_delay(Duration::from_millis(50)),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let cache = Arc::new(PackageCache::with_default_client(dir.path()).expect("client"));
+        let c = Checksum::Md5(digest_bytes(b"bios").md5);
+        let loc = PackageLocation::Url(format!("{}/BIOS.EXE", server.uri()));
+        let tasks: Vec<_> = (0..6)
+            .map(|_| {
+                let (cache, c, loc) = (cache.clone(), c.clone(), loc.clone());
+                tokio::spawn(async move { cache.fetch_verified(&loc, Some(&c), Some(4)).await })
+            })
+            .collect();
+        for t in tasks {
+            let p = t.await.expect("join").expect("fetch");
+            assert_eq!(std::fs::read(p).expect("read"), b"bios");
+        }
     }
 
     #[tokio::test]
