@@ -12,7 +12,7 @@ use crate::index::{CatalogIndex, Lookup};
 use crate::locator::{PackageLocation, PackageLocator};
 use crate::model::{Criticality, SoftwareComponent, system_id_hex};
 use crate::order::sort_install_order;
-use crate::version::{VersionOrdering, compare_versions};
+use crate::version::{VersionOrdering, compare_for_kind};
 use firmflow_core::bmc::{FirmwareComponent, Inventory, SystemInfo};
 use firmflow_core::model::{ComponentKind, Package, PackageSource, Policy};
 use serde::{Deserialize, Serialize};
@@ -251,7 +251,8 @@ fn assess_component(
             row.catalog_component_id = shared
                 .and_then(|s| s.device_ids.get(device))
                 .and_then(|d| d.clone());
-            let (action, will, note) = match compare_versions(
+            let (action, will, note) = match compare_for_kind(
+                kind,
                 &item.version,
                 &package.vendor_version,
             ) {

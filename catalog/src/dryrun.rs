@@ -19,7 +19,7 @@ use crate::compliance::{Summary, assess_host};
 use crate::index::CatalogIndex;
 use crate::locator::PackageLocator;
 use crate::order::sort_install_order;
-use crate::version::{VersionOrdering, compare_versions};
+use crate::version::{VersionOrdering, compare_for_kind};
 use chrono::{DateTime, Utc};
 use firmflow_core::bmc::{Inventory, SystemInfo};
 use firmflow_core::model::{
@@ -608,7 +608,7 @@ fn artifact_packages(
         let v = if target.trim().is_empty() {
             VersionOrdering::Incomparable
         } else {
-            compare_versions(&m.version, &target)
+            compare_for_kind(m.kind, &m.version, &target)
         };
         let take = match v {
             VersionOrdering::Newer => true,

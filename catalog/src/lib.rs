@@ -15,7 +15,7 @@ pub mod version;
 pub use error::{CatalogError, Position};
 pub use model::*;
 pub use reader::{read_catalog, read_catalog_bytes, read_catalog_file};
-pub use version::{VersionOrdering, compare_versions};
+pub use version::{VersionOrdering, compare_bios_versions, compare_for_kind, compare_versions};
 pub mod compliance;
 pub mod index;
 pub mod locator;

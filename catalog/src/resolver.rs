@@ -20,7 +20,7 @@ use crate::locator::{PackageLocation, PackageLocator};
 use crate::order::sort_install_order;
 use crate::source::CatalogSource;
 use crate::verify::{Checksum, PackageCache};
-use crate::version::{VersionOrdering, compare_versions};
+use crate::version::{VersionOrdering, compare_for_kind};
 use async_trait::async_trait;
 use firmflow_core::artifacts::{ArtifactResolver, Error, ResolveRequest};
 use firmflow_core::model::{Artifact, ComponentKind, Package, PackageSource, UpdateMode};
@@ -321,7 +321,7 @@ async fn resolve_artifacts(
         let verdict = if target.trim().is_empty() {
             VersionOrdering::Incomparable
         } else {
-            compare_versions(&member.version, &target)
+            compare_for_kind(member.kind, &member.version, &target)
         };
         match verdict {
             VersionOrdering::Newer => {}

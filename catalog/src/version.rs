@@ -175,6 +175,42 @@ fn rest<'a>(mut it: impl Iterator<Item = Tok<'a>>, longer: VersionOrdering) -> V
     result
 }
 
+/// Compares BIOS versions: as [`compare_versions`], plus libsmbios's rule
+/// for Dell's two BIOS numbering schemes (fact sheet §4.1,
+/// `compareBiosVersions`): a dotted version (`2.6.0`, 12G and later) is
+/// newer than an old-style revision without a dot (`A05`).
+pub fn compare_bios_versions(installed: &str, candidate: &str) -> VersionOrdering {
+    let old_style = |v: &str| {
+        let v = v.trim();
+        let b = v.as_bytes();
+        b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1..].iter().all(u8::is_ascii_digit)
+    };
+    let dotted = |v: &str| {
+        let v = v.trim();
+        v.contains('.') && v.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+    };
+    if old_style(installed) && dotted(candidate) {
+        VersionOrdering::Newer
+    } else if dotted(installed) && old_style(candidate) {
+        VersionOrdering::Older
+    } else {
+        compare_versions(installed, candidate)
+    }
+}
+
+/// Compares versions of a component of `kind` (BIOS has its own rule).
+pub fn compare_for_kind(
+    kind: firmflow_core::model::ComponentKind,
+    installed: &str,
+    candidate: &str,
+) -> VersionOrdering {
+    if kind == firmflow_core::model::ComponentKind::Bios {
+        compare_bios_versions(installed, candidate)
+    } else {
+        compare_versions(installed, candidate)
+    }
+}
+
 /// Whether two version strings name the same version.
 pub fn same_version(a: &str, b: &str) -> bool {
     compare_versions(a, b) == VersionOrdering::Same
@@ -266,6 +302,22 @@ mod tests {
         check("", "1.0", Incomparable);
         check("..", "..", Incomparable);
         check("A00", "AB00", Incomparable);
+    }
+
+    #[test]
+    fn bios_dotted_beats_old_style_revisions() {
+        assert_eq!(compare_bios_versions("A05", "1.2.0"), Newer);
+        assert_eq!(compare_bios_versions("2.6.0", "A12"), Older);
+        assert_eq!(compare_bios_versions("A05", "A07"), Newer);
+        assert_eq!(compare_bios_versions("2.4.3", "2.5.5"), Newer);
+        // Only BIOS gets the rule; elsewhere the pair stays incomparable.
+        assert_eq!(compare_versions("A05", "1.2.0"), Incomparable);
+        use firmflow_core::model::ComponentKind;
+        assert_eq!(compare_for_kind(ComponentKind::Bios, "A05", "1.2.0"), Newer);
+        assert_eq!(
+            compare_for_kind(ComponentKind::Nic, "A05", "1.2.0"),
+            Incomparable
+        );
     }
 
     #[test]

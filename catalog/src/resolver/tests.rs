@@ -487,7 +487,7 @@ async fn downgrade_same_and_incomparable_follow_the_policy() {
     force.force = Some(true);
     assert_eq!(run(force.clone(), same).await.expect("forced").len(), 1);
 
-    let odd = vec![artifact("159", &uri, Some("A05"), b"old")];
+    let odd = vec![artifact("159", &uri, Some("OSC_1.1"), b"old")];
     let err = run(base.clone(), odd.clone())
         .await
         .expect_err("incomparable");
