@@ -20,8 +20,6 @@ if [ -x vcenter/tests/vcsim/prepare.sh ]; then
 fi
 
 step "cargo test --workspace"
-# One test binary at a time per crate keeps the 2-core machine responsive;
-# tests inside a binary still run in parallel.
 # Benches are excluded: harness=false benches would run whole benchmarks
 # in debug mode; they run with `cargo bench` (BENCHMARKS.md).
 cargo test --workspace --lib --bins --tests --examples --no-fail-fast "$@"
