@@ -94,6 +94,7 @@ async fn specific_package_rolling_update_over_https() {
             "{name}: BMC first"
         );
         assert_eq!(w.fleet.power_state(name).as_deref(), Some("On"));
+        assert_eq!(w.fleet.live_sessions(name), 0, "{name}: sessions closed");
         let r = &runs[name];
         assert_eq!(r.state, RunState::Completed, "{name}: {:?}", r.last_error);
         assert_eq!(r.ctx.progress.percentage, 100);
@@ -401,6 +402,134 @@ async fn idrac10_and_generic_redfish_complete_a_single_package_update() {
     let insecure = w.connector.insecure_connections();
     assert!(!insecure.is_empty(), "accept-invalid is recorded");
     assert!(insecure.iter().all(|i| i.host_id == w.hosts[1].host.id));
+    handle.shutdown().await;
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_intent_and_job_id_adopts_the_idrac_job() {
+    // The run journaled "submitting", the iDRAC took the job, and the
+    // process died before the job id was recorded: the successor must find
+    // the job in the iDRAC's queue (the real driver's find_job), not submit.
+    let w = SimWorld::builder().hosts(1).start().await;
+    let name = w.hosts[0].sim.name.clone();
+    let artifacts = vec![w.artifact(&bios_pkg("3.0.0", &[]))];
+    let np = realtime_plan(&[&w.hosts[0].host], UpdateMode::SpecificPackage, artifacts);
+    let mut cfg = realtime_config("e2e-f1");
+    cfg.lease_ttl = Duration::from_secs(1);
+    cfg.safety_margin = Duration::from_millis(300);
+    cfg.heartbeat_interval = Duration::from_millis(200);
+    let exec_a = w.executor_with(cfg);
+    let handle_a = exec_a.spawn();
+    let pid = start(&exec_a, np).await;
+    let deadline = tokio::time::Instant::now() + PLAN_TIMEOUT;
+    while update_jobs(&w, &name) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never submitted");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    handle_a.abort();
+    // Rewind the checkpoint to the intent only, through a fenced claim by a
+    // helper worker once A's lease has expired.
+    let claimed = loop {
+        let mut c = w
+            .store
+            .claim(firmflow_core::store::ClaimRequest {
+                worker: &WorkerId("surgeon".into()),
+                plan: pid,
+                slots: 1,
+                lease_ttl: Duration::from_secs(10),
+                reclaim_delay: Duration::from_millis(50),
+                live_online: &Default::default(),
+                admission: &firmflow_core::policy::StandardAdmission,
+            })
+            .await
+            .expect("claim");
+        if let Some(c) = c.pop() {
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // (A may also have died inside that very window: then it is left as is.)
+    let mut ctx = claimed.run.ctx.clone();
+    for p in &mut ctx.checkpoint.packages {
+        if matches!(
+            p.status,
+            PackageStatus::Submitted { .. } | PackageStatus::AwaitingReboot { .. }
+        ) {
+            p.status = PackageStatus::Submitting;
+        }
+    }
+    assert!(
+        ctx.checkpoint
+            .packages
+            .iter()
+            .all(|p| p.status == PackageStatus::Submitting),
+        "{:?}",
+        ctx.checkpoint.packages
+    );
+    w.store.release(&claimed.lease, ctx).await.expect("release");
+    let exec_b = w.executor("e2e-f2");
+    let handle_b = exec_b.spawn();
+    assert_eq!(
+        handle_b.wait_plan(pid, PLAN_TIMEOUT).await,
+        Some(PlanStatus::Completed)
+    );
+    assert_eq!(update_jobs(&w, &name), 1, "the iDRAC's job was adopted");
+    assert_eq!(w.fleet.install_count(&name, BIOS), 1);
+    assert_eq!(w.version(&name, BIOS).as_deref(), Some("3.0.0"));
+    handle_b.shutdown().await;
+    w.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_file_mode_uploads_and_installs() {
+    // MULTIPART_FILE: a local package, verified into the cache, pushed by
+    // the driver (iDRAC9 multipart push, and the generic BMC's).
+    let w = SimWorld::builder()
+        .hosts(2)
+        .flavor_for(1, Flavor::Generic)
+        .start()
+        .await;
+    let pkg = bios_pkg("3.0.0", &[]);
+    let bytes = pkg.to_bytes();
+    let file = w.dir().join(pkg.file_name());
+    std::fs::write(&file, &bytes).expect("write package");
+    let d = firmflow_catalog::verify::digest_bytes(&bytes);
+    let artifact = Artifact {
+        id: ArtifactId::new(),
+        component: BIOS.into(),
+        image_uri: file.display().to_string(),
+        version: Some("3.0.0".into()),
+        checksum: Some(format!("sha256:{}", d.sha256)),
+        size_bytes: Some(d.size as i64),
+        metadata: serde_json::json!({ "rebootRequired": true }),
+    };
+    let hosts: Vec<&Host> = w.hosts.iter().map(|h| &h.host).collect();
+    let mut np = realtime_plan(&hosts, UpdateMode::MultipartFile, vec![artifact]);
+    np.policy.max_concurrent = 2;
+    let exec = w.executor("e2e-g");
+    let handle = exec.spawn();
+    let pid = start(&exec, np).await;
+    assert_eq!(
+        handle.wait_plan(pid, PLAN_TIMEOUT).await,
+        Some(PlanStatus::Completed)
+    );
+    for h in &w.hosts {
+        let name = h.sim.name.as_str();
+        assert_eq!(w.version(name, BIOS).as_deref(), Some("3.0.0"), "{name}");
+        assert_eq!(w.fleet.install_count(name, BIOS), 1, "{name}");
+        let stats = w.fleet.requests(name);
+        assert_eq!(
+            stats.count("POST", "/redfish/v1/UpdateService/MultipartUpload"),
+            1,
+            "{name}: pushed once: {:?}",
+            stats.by_endpoint
+        );
+    }
     handle.shutdown().await;
     w.shutdown().await;
 }
