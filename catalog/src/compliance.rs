@@ -208,10 +208,17 @@ fn assess_component(
     item: &FirmwareComponent,
     policy: &Policy,
 ) -> ComponentCompliance {
+    let found = index.lookup(sid, item);
+    // The catalog's shared name when matched, else the BMC's.
+    let name = match &found {
+        Lookup::Found { index: ci, .. } => index.shared(*ci).and_then(|s| s.name.clone()),
+        _ => None,
+    }
+    .unwrap_or_else(|| Arc::from(item.name.as_str()));
     let mut row = ComponentCompliance {
         inventory_id: item.id.clone(),
         component_id: item.component_id.clone(),
-        name: Arc::from(item.name.as_str()),
+        name,
         kind: item.kind,
         installed: item.version.clone(),
         target: None,
@@ -225,7 +232,7 @@ fn assess_component(
         catalog_component: None,
         catalog_component_id: None,
     };
-    match index.lookup(sid, item) {
+    match found {
         Lookup::Found {
             package,
             index: ci,
@@ -239,9 +246,7 @@ fn assess_component(
             };
             row.kind = kind;
             let shared = index.shared(ci);
-            if let Some(n) = shared.and_then(|s| s.name.clone()) {
-                row.name = n;
-            }
+
             row.target = shared.map(|s| s.version.clone());
             row.criticality = package.criticality;
             row.reboot_required = reboot_needed(package, kind);
@@ -278,10 +283,11 @@ fn assess_component(
                 VersionOrdering::Incomparable => (
                     Action::Incomparable,
                     false,
-                    Some(Cow::Owned(format!(
-                        "versions {:?} and {:?} cannot be compared; not installed (use SPECIFIC_PACKAGE with force to install it anyway)",
-                        item.version, package.vendor_version
-                    ))),
+                    // Static text: the row already shows both versions, and
+                    // a quarter of a fleet can hit this path.
+                    Some(Cow::Borrowed(
+                        "the versions cannot be compared; not installed (use SPECIFIC_PACKAGE with force to install it anyway)",
+                    )),
                 ),
             };
             row.action = action;
