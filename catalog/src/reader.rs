@@ -4,11 +4,11 @@
 //!
 //! Layers, each a `Read`/`BufRead`:
 //! 1. sniffing: `.cab` (`MSCF`) is refused, gzip (`1F 8B`) is unwrapped;
-//! 2. [`DecodingReader`]: the BOM (FF FE / FE FF / EF BB BF), or for
+//! 2. `DecodingReader`: the BOM (FF FE / FE FF / EF BB BF), or for
 //!    BOM-less files the byte pattern of `<?` and then the XML declaration,
 //!    chooses the encoding; encoding_rs decodes to UTF-8 and reports the
 //!    offset of the first malformed byte instead of replacing it;
-//! 3. [`PositionTracker`]: counts lines of what the parser consumed, so
+//! 3. `PositionTracker`: counts lines of what the parser consumed, so
 //!    every error names a line and column;
 //! 4. the parser matches **local** names, so a default namespace
 //!    (`xmlns="openmanage/cm/dm"`) or a prefix changes nothing.
