@@ -21,7 +21,7 @@ use firmflow_core::store::{HostStore as _, RunStore as _};
 use firmflow_core::testkit::fakes::FakeCluster;
 use firmflow_redfish::{Connector, TlsMode};
 use firmflow_sim::catalog::{CatalogEntry, CatalogOptions};
-use firmflow_sim::{Flavor, Fleet, PackageKind};
+use firmflow_sim::{FaultSpec, Flavor, Fleet, PackageKind};
 use firmflow_store_memory::MemoryStore;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
@@ -56,6 +56,9 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Draw live progress bars on stderr.
     pub progress: bool,
+    /// Simulator faults injected when the rollout starts (after inventory
+    /// and compliance), e.g. `5xx_burst:host=idrac-002:n=2`.
+    pub faults: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -65,6 +68,7 @@ impl Default for DemoOptions {
             speed: 2000.0,
             seed: 42,
             progress: true,
+            faults: None,
         }
     }
 }
@@ -97,10 +101,25 @@ pub struct SummaryRow {
     pub flashes: usize,
     /// Run duration.
     pub duration: Option<Duration>,
+    /// Failed attempts (transient faults retried).
+    pub attempts: u32,
     /// Final run state.
     pub outcome: RunState,
     /// Last error, if the run failed.
     pub error: Option<String>,
+}
+
+/// How a cluster fared during the rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSafety {
+    /// Cluster moid.
+    pub cluster: String,
+    /// Hosts in it.
+    pub hosts: usize,
+    /// Fewest hosts online right after any host entered maintenance.
+    pub min_online_seen: Option<usize>,
+    /// The plan's `minHostsOnline`.
+    pub min_hosts_online: u32,
 }
 
 /// What the demo did.
@@ -112,6 +131,8 @@ pub struct DemoReport {
     pub rows: Vec<SummaryRow>,
     /// Packages the compliance step said would be installed.
     pub planned_installs: usize,
+    /// Per vSphere cluster: how many hosts stayed online.
+    pub clusters: Vec<ClusterSafety>,
     /// Wall-clock time of the whole demo.
     pub elapsed: Duration,
 }
@@ -188,6 +209,12 @@ pub async fn run(opts: &DemoOptions, out: &mut dyn Write) -> anyhow::Result<Demo
     if !(opts.speed.is_finite() && opts.speed >= 1.0) {
         bail!("--speed must be at least 1 (got {})", opts.speed);
     }
+    let faults: Option<FaultSpec> = opts
+        .faults
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("--faults")?;
     let began = Instant::now();
     let n = opts.hosts;
     let clustered = n >= 4;
@@ -208,15 +235,10 @@ pub async fn run(opts: &DemoOptions, out: &mut dyn Write) -> anyhow::Result<Demo
         "firmflow demo: {n} simulated iDRACs on 127.0.0.1 over HTTPS (speed x{}, seed {})\n",
         opts.speed, opts.seed
     )?;
-    let result = campaign(opts, &fleet, clustered, out).await;
+    let result = campaign(opts, faults, &fleet, clustered, out).await;
     fleet.shutdown().await;
-    let (plan_status, rows, planned_installs) = result?;
-    let report = DemoReport {
-        plan_status,
-        rows,
-        planned_installs,
-        elapsed: began.elapsed(),
-    };
+    let mut report = result?;
+    report.elapsed = began.elapsed();
     writeln!(
         out,
         "\nplan {} in {:.1} s",
@@ -228,10 +250,11 @@ pub async fn run(opts: &DemoOptions, out: &mut dyn Write) -> anyhow::Result<Demo
 
 async fn campaign(
     opts: &DemoOptions,
+    faults: Option<FaultSpec>,
     fleet: &Fleet,
     clustered: bool,
     out: &mut dyn Write,
-) -> anyhow::Result<(PlanStatus, Vec<SummaryRow>, usize)> {
+) -> anyhow::Result<DemoReport> {
     let dir = tempfile::tempdir().context("creating a scratch directory")?;
     let ca = dir.path().join("fleet-ca.pem");
     std::fs::write(
@@ -466,6 +489,16 @@ async fn campaign(
         .context("creating the plan")?;
     let plan = created.plan;
     exec.approve(plan.id, operator).await?;
+    if let Some(spec) = faults {
+        writeln!(
+            out,
+            "injecting simulator faults: {}",
+            opts.faults.as_deref().unwrap_or_default()
+        )?;
+        for rule in spec.rules {
+            fleet.inject_rule(rule);
+        }
+    }
     let progress = exec.subscribe();
     let handle = exec.spawn();
     exec.start(plan.id, Some(operator)).await?;
@@ -515,11 +548,14 @@ async fn campaign(
                 .started_at
                 .zip(run.completed_at)
                 .and_then(|(a, b)| (b - a).to_std().ok()),
+            attempts: run.attempts,
             outcome: run.state,
             error: run.last_error.clone(),
         });
     }
-    let mut t = Table::new(&["HOST", "CHANGES", "FLASHES", "DURATION", "OUTCOME"]);
+    let mut t = Table::new(&[
+        "HOST", "CHANGES", "FLASHES", "RETRIES", "DURATION", "OUTCOME",
+    ]);
     for row in &rows {
         let changes: Vec<String> = row
             .changes
@@ -546,6 +582,7 @@ async fn campaign(
                 changes.join(", ")
             },
             row.flashes.to_string(),
+            row.attempts.to_string(),
             row.duration
                 .map(|d| format!("{:.1} s", d.as_secs_f64()))
                 .unwrap_or_else(|| "-".into()),
@@ -556,7 +593,47 @@ async fn campaign(
         ]);
     }
     write!(out, "\nSUMMARY\n{}", t.render())?;
-    Ok((status, rows, planned))
+
+    // 7. Cluster safety, from the fake vCenter's own records.
+    let mut clusters = Vec::new();
+    if clustered {
+        writeln!(out)?;
+        for c in CLUSTERS {
+            let key = ClusterKey {
+                vcenter_url: VCENTER.into(),
+                cluster_moid: c.into(),
+            };
+            let safety = ClusterSafety {
+                cluster: c.into(),
+                hosts: registered
+                    .iter()
+                    .filter(|r| r.host.cluster_moid.as_deref() == Some(c))
+                    .count(),
+                min_online_seen: vcenter.min_online_seen(&key),
+                min_hosts_online: plan.policy.min_hosts_online,
+            };
+            writeln!(
+                out,
+                "cluster {}: {} hosts, never fewer than {} online (minHostsOnline {}), {} in maintenance now",
+                safety.cluster,
+                safety.hosts,
+                safety
+                    .min_online_seen
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                safety.min_hosts_online,
+                vcenter.in_maintenance_now(&key)
+            )?;
+            clusters.push(safety);
+        }
+    }
+    Ok(DemoReport {
+        plan_status: status,
+        rows,
+        planned_installs: planned,
+        clusters,
+        elapsed: Duration::ZERO,
+    })
 }
 
 /// Catalog names read "BIOS,2.19.1"; the version shows in the change.

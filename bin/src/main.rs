@@ -42,6 +42,10 @@ enum Command {
         /// No progress bars (also when stderr is not a terminal).
         #[arg(long)]
         no_progress: bool,
+        /// Simulator faults injected when the rollout starts, e.g.
+        /// `5xx_burst:host=idrac-002:n=2,lc_not_ready:host=idrac-003:secs=600`.
+        #[arg(long, value_name = "SPEC")]
+        faults: Option<String>,
     },
     /// Compare one iDRAC's firmware with a Dell catalog (changes nothing).
     Compliance {
@@ -116,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             speed,
             seed,
             no_progress,
+            faults,
         } => {
             // Warnings (retries, BMC restarts) would tear the progress bars.
             init_logs("error");
@@ -124,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 speed,
                 seed,
                 progress: !no_progress && std::io::stderr().is_terminal(),
+                faults,
             };
             let mut out = std::io::stdout();
             let report = demo::run(&opts, &mut out).await?;

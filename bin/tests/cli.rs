@@ -27,6 +27,8 @@ async fn demo_updates_every_host_once_and_reports_it() {
         speed: 4000.0,
         seed: 7,
         progress: false,
+        // Transient trouble on two hosts once the rollout starts.
+        faults: Some("5xx_burst:host=idrac-002:n=2,lc_not_ready:host=idrac-001:secs=2000".into()),
     };
     let mut out = Vec::new();
     let report = demo::run(&opts, &mut out).await.expect("demo");
@@ -55,6 +57,14 @@ async fn demo_updates_every_host_once_and_reports_it() {
         assert_eq!(row.flashes, 2, "{}", row.host);
         assert!(row.cluster.is_some(), "4 hosts sit in two clusters");
         assert!(row.duration.is_some());
+        let faulted = row.bmc == "idrac-001" || row.bmc == "idrac-002";
+        assert_eq!(row.attempts >= 1, faulted, "{}: {}", row.bmc, row.attempts);
+    }
+    assert_eq!(report.clusters.len(), 2);
+    for c in &report.clusters {
+        assert_eq!(c.hosts, 2);
+        assert_eq!(c.min_hosts_online, 1);
+        assert_eq!(c.min_online_seen, Some(1), "{c:?}: one host down at a time");
     }
     let idrac10 = &report.rows[3];
     assert!(
@@ -65,7 +75,14 @@ async fn demo_updates_every_host_once_and_reports_it() {
         "the iDRAC10 host gets the iDRAC10 firmware: {:?}",
         idrac10.changes
     );
-    for heading in ["INVENTORY", "COMPLIANCE", "ROLLOUT", "SUMMARY"] {
+    for heading in [
+        "INVENTORY",
+        "COMPLIANCE",
+        "ROLLOUT",
+        "injecting simulator faults",
+        "SUMMARY",
+        "never fewer than 1 online",
+    ] {
         assert!(text.contains(heading), "{heading} missing:\n{text}");
     }
     let summary = summary_rows(&text);
