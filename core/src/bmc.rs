@@ -182,6 +182,37 @@ impl Inventory {
             .or_else(|| self.installed().find(|c| c.id == component_id))
             .or_else(|| self.installed().find(|c| c.name == component_id))
     }
+    /// The installed member a package updates: by component id, else (for
+    /// devices matched by PCI ids, whose inventory id is `"0"`) by the
+    /// inventory name the resolver copied into the package.
+    pub fn installed_for_package(&self, package: &Package) -> Option<&FirmwareComponent> {
+        let id = package.component_id.trim();
+        let by_id = if id.is_empty() || id == "0" {
+            None
+        } else {
+            self.installed()
+                .find(|c| c.component_id.as_deref() == Some(id))
+        };
+        by_id
+            .or_else(|| self.installed().find(|c| c.name == package.name))
+            .or_else(|| self.installed_for(id))
+    }
+
+    /// A previous (rollback) image for the component a package updated.
+    pub fn previous_for_package(&self, package: &Package) -> Option<&FirmwareComponent> {
+        let id = package.component_id.trim();
+        let mut previous = self.components.iter().filter(|c| !c.installed);
+        if !id.is_empty()
+            && id != "0"
+            && let Some(c) = previous
+                .clone()
+                .find(|c| c.component_id.as_deref() == Some(id))
+        {
+            return Some(c);
+        }
+        previous.find(|c| c.name == package.name)
+    }
+
     /// A previous (rollback) image for a component id, if the BMC keeps one.
     pub fn previous_for(&self, component_id: &str) -> Option<&FirmwareComponent> {
         self.components
@@ -425,5 +456,92 @@ mod tests {
         );
         assert!(e.is_transient());
         assert!(!Error::new("h", ErrorKind::PackageRejected, "x").is_transient());
+    }
+}
+
+#[cfg(test)]
+mod inventory_tests {
+    use super::*;
+    use crate::model::PackageSource;
+
+    fn comp(id: &str, name: &str, v: &str, installed: bool) -> FirmwareComponent {
+        FirmwareComponent {
+            id: format!(
+                "{}-{id}-{v}",
+                if installed { "Installed" } else { "Previous" }
+            ),
+            name: name.into(),
+            version: v.into(),
+            component_id: Some(id.into()),
+            kind: ComponentKind::Nic,
+            updateable: true,
+            installed,
+            pci: None,
+            release_date: None,
+        }
+    }
+
+    fn pkg(id: &str, name: &str) -> Package {
+        Package {
+            component_id: id.into(),
+            name: name.into(),
+            kind: ComponentKind::Nic,
+            target_version: "22.0".into(),
+            installed_version: None,
+            source: PackageSource::ImageUri {
+                uri: "http://x".into(),
+            },
+            checksum: None,
+            size_bytes: None,
+            reboot_required: true,
+            criticality: None,
+        }
+    }
+
+    #[test]
+    fn packages_find_their_component_by_id_or_by_name_for_zero_ids() {
+        let inv = Inventory {
+            components: vec![
+                comp(
+                    "0",
+                    "Broadcom Gigabit Ethernet BCM5720 - 00:11:22:33:44:55",
+                    "21.6",
+                    true,
+                ),
+                comp(
+                    "0",
+                    "Intel(R) Ethernet 10G 4P X710 SFP+ rNDC - 66:77",
+                    "20.5",
+                    true,
+                ),
+                comp(
+                    "0",
+                    "Intel(R) Ethernet 10G 4P X710 SFP+ rNDC - 66:77",
+                    "19.0",
+                    false,
+                ),
+                comp("159", "BIOS", "2.10.0", true),
+            ],
+        };
+        let nic = pkg("12345", "Intel(R) Ethernet 10G 4P X710 SFP+ rNDC - 66:77");
+        assert_eq!(
+            inv.installed_for_package(&nic).map(|c| c.version.as_str()),
+            Some("20.5")
+        );
+        assert_eq!(
+            inv.previous_for_package(&nic).map(|c| c.version.as_str()),
+            Some("19.0")
+        );
+        let zero = pkg("0", "Broadcom Gigabit Ethernet BCM5720 - 00:11:22:33:44:55");
+        assert_eq!(
+            inv.installed_for_package(&zero).map(|c| c.version.as_str()),
+            Some("21.6")
+        );
+        assert_eq!(
+            inv.installed_for_package(&pkg("159", "System BIOS"))
+                .map(|c| c.version.as_str()),
+            Some("2.10.0")
+        );
+        assert!(inv.installed_for_package(&pkg("999", "nothing")).is_none());
     }
 }

@@ -189,7 +189,7 @@ impl Check for FirmwareVersion {
         for p in cx.packages {
             if let PackageStatus::Installed { .. } = p.status {
                 let have = inv
-                    .installed_for(&p.package.component_id)
+                    .installed_for_package(&p.package)
                     .map(|c| c.version.clone());
                 if have.as_deref().map(str::trim) != Some(p.package.target_version.trim()) {
                     wrong.push(format!(

@@ -477,7 +477,7 @@ impl RunDriver {
             .map(|mut p| {
                 if p.installed_version.is_none() {
                     p.installed_version = inventory
-                        .installed_for(&p.component_id)
+                        .installed_for_package(&p)
                         .map(|c| c.version.clone());
                 }
                 PackageProgress {
@@ -1027,7 +1027,7 @@ impl RunDriver {
         let mut need_reboot = Vec::new();
         for i in targets {
             let pkg = self.ctx.checkpoint.packages[i].package.clone();
-            let Some(prev) = inv.previous_for(&pkg.component_id).cloned() else {
+            let Some(prev) = inv.previous_for_package(&pkg).cloned() else {
                 self.record_error(
                     Phase::Rollback,
                     &format!("{}: no previous image to roll back to", pkg.name),
@@ -1323,7 +1323,7 @@ impl RunDriver {
 }
 
 fn installed_version(inv: &Inventory, pkg: &Package) -> Option<String> {
-    inv.installed_for(&pkg.component_id)
+    inv.installed_for_package(pkg)
         .map(|c| c.version.trim().to_string())
 }
 
