@@ -533,3 +533,78 @@ async fn multipart_file_mode_uploads_and_installs() {
     handle.shutdown().await;
     w.shutdown().await;
 }
+
+// Known gap, left to the driver/executor owners: an iDRAC RepositoryUpdate
+// job reads Completed once its child FirmwareUpdate jobs are created and
+// downloaded (the children then install, or wait for a reboot), so the
+// executor verifies the iDRAC package before its child has run and fails
+// the run with "installed version is 6.10.30.20". Run with --ignored.
+#[ignore = "known gap: repository job completion is not the children's completion"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_repository_delivery_installs_each_component_once() {
+    // LATEST_FROM_CATALOG delivered as iDRAC InstallFromRepository: the
+    // iDRAC reads the catalog share itself. One repository job may carry
+    // every applicable package; nothing may be flashed twice.
+    let w = SimWorld::builder().hosts(1).start().await;
+    let name = w.hosts[0].sim.name.clone();
+    let sid = w.hosts[0].sim.system_id;
+    let url = w.serve_catalog(&[bios_pkg("3.0.0", &[sid]), idrac_pkg("7.10.50.00", &[sid])]);
+    let repo = url.trim_end_matches("/Catalog.xml").to_string();
+    let cache = std::sync::Arc::new(
+        firmflow_catalog::PackageCache::with_default_client(w.dir().join("repo-cache"))
+            .expect("cache"),
+    );
+    let source = std::sync::Arc::new(CatalogSource::new().expect("source"));
+    let resolver = firmflow_catalog::CatalogResolver::with_options(
+        source,
+        cache,
+        firmflow_catalog::CatalogResolverOptions {
+            delivery: firmflow_catalog::Delivery::Repository {
+                repository_uri: repo,
+                catalog_file: "Catalog.xml".into(),
+            },
+            verify: false,
+            ..Default::default()
+        },
+    );
+    let exec = firmflow_core::executor::Executor::new(
+        firmflow_core::executor::Services {
+            store: w.store.clone(),
+            bmc: w.connector.clone(),
+            cluster: None,
+            resolver: std::sync::Arc::new(resolver),
+            checks: firmflow_core::checks::CheckRegistry::builtin(),
+            clock: std::sync::Arc::new(firmflow_core::SystemClock),
+        },
+        realtime_config("e2e-h"),
+    );
+    let mut np = realtime_plan(&[&w.hosts[0].host], UpdateMode::LatestFromCatalog, vec![]);
+    np.policy.catalog_url = Some(url);
+    let handle = exec.spawn();
+    let pid = start(&exec, np).await;
+    let status = handle.wait_plan(pid, PLAN_TIMEOUT).await;
+    let r = w.store.list_runs(pid).await.expect("runs").remove(0);
+    assert_eq!(
+        status,
+        Some(PlanStatus::Completed),
+        "{:?} {:?}",
+        r.last_error,
+        r.ctx.results
+    );
+    assert_eq!(w.version(&name, BIOS).as_deref(), Some("3.0.0"));
+    assert_eq!(w.version(&name, IDRAC).as_deref(), Some("7.10.50.00"));
+    assert_eq!(
+        w.fleet.install_count(&name, BIOS),
+        1,
+        "{:?}",
+        w.fleet.installs(&name)
+    );
+    assert_eq!(
+        w.fleet.install_count(&name, IDRAC),
+        1,
+        "{:?}",
+        w.fleet.installs(&name)
+    );
+    handle.shutdown().await;
+    w.shutdown().await;
+}
