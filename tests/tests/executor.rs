@@ -627,16 +627,25 @@ async fn invalid_plan_is_refused_with_every_problem() {
     assert_eq!(w.store.list_hosts().await.expect("hosts").len(), 2);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_refused_maintenance_exit_is_retried_until_the_host_is_back() {
+/// A one-host BIOS campaign in a two-host cluster whose vCenter refuses the
+/// next `failing_exits` maintenance exits; returns when the plan is final.
+async fn campaign_with_refused_exits(failing_exits: u64) -> (World, Host, PlanId, PlanStatus) {
     let mut w = World::new();
     let h = w.clustered("esx0", "c1", script()).await;
     let _spare = w.clustered("esx1", "c1", script()).await;
-    w.cluster.fail_next_exits(2);
+    w.cluster.fail_next_exits(failing_exits);
     let exec = w.executor("e1", 4);
     let handle = exec.spawn();
     let pid = start(&exec, plan(&[(&h, 0)], vec![bios("2.19.1")])).await;
-    assert_eq!(finish(&handle, pid).await, PlanStatus::Completed);
+    let status = finish(&handle, pid).await;
+    handle.shutdown().await;
+    (w, h, pid, status)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_maintenance_exit_is_retried_until_the_host_is_back() {
+    let (w, h, pid, status) = campaign_with_refused_exits(2).await;
+    assert_eq!(status, PlanStatus::Completed);
     assert_eq!(w.cluster.in_maintenance_now(&cluster_key("c1")), 0);
     let r = w.store.list_runs(pid).await.expect("runs").remove(0);
     assert_eq!(r.attempts, 0, "not a failed update");
@@ -650,19 +659,12 @@ async fn a_refused_maintenance_exit_is_retried_until_the_host_is_back() {
         2
     );
     assert_eq!(w.fleet.installs(&h.fqdn).len(), 1);
-    handle.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_host_stuck_in_maintenance_fails_loudly() {
-    let mut w = World::new();
-    let h = w.clustered("esx0", "c1", script()).await;
-    let _spare = w.clustered("esx1", "c1", script()).await;
-    w.cluster.fail_next_exits(1000);
-    let exec = w.executor("e1", 4);
-    let handle = exec.spawn();
-    let pid = start(&exec, plan(&[(&h, 0)], vec![bios("2.19.1")])).await;
-    assert_eq!(finish(&handle, pid).await, PlanStatus::Failed);
+    let (w, _h, pid, status) = campaign_with_refused_exits(1000).await;
+    assert_eq!(status, PlanStatus::Failed);
     let ev = w
         .store
         .list_events(&EventFilter {
@@ -673,5 +675,4 @@ async fn a_host_stuck_in_maintenance_fails_loudly() {
         .expect("events");
     assert!(ev.iter().any(|e| e.event.severity == Severity::Critical
         && e.event.message.contains("still in maintenance mode")));
-    handle.shutdown().await;
 }
