@@ -43,6 +43,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Executor as _, Postgres, Transaction};
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The embedded migrations. They create unqualified objects: run them on a
@@ -160,6 +161,28 @@ pub(crate) struct Inner {
     pub(crate) session_key: SecretKey,
     pub(crate) scan_limit: usize,
     pub(crate) notifier: notify::WorkNotifier,
+    pub(crate) metrics: Metrics,
+}
+
+/// Counters of one store (all its handles), for benchmarks and metrics.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    pub(crate) fenced_writes: AtomicU64,
+    /// Claim latencies in microseconds (the first million).
+    pub(crate) claim_micros: std::sync::Mutex<Vec<u32>>,
+}
+
+/// A snapshot of a store's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoreMetrics {
+    /// Fenced writes applied (transitions, checkpoints, releases).
+    pub fenced_writes: u64,
+    /// Claim calls.
+    pub claims: u64,
+    /// Median claim latency.
+    pub claim_p50: Duration,
+    /// 99th percentile claim latency.
+    pub claim_p99: Duration,
 }
 
 /// The PostgreSQL store. Cheap to clone (one shared pool).
@@ -247,6 +270,7 @@ impl PgStore {
                 key: config.secret_key,
                 session_key: SecretKey::generate("process"),
                 scan_limit: config.claim_scan_limit.max(1),
+                metrics: Metrics::default(),
                 notifier: notify::WorkNotifier::start(
                     pool.clone(),
                     &schema,
@@ -295,6 +319,47 @@ impl PgStore {
     /// The pool (for callers that need raw SQL, e.g. tests and tools).
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
+    }
+
+    /// Counters since connect: fenced writes applied, claims and their
+    /// latency percentiles.
+    pub fn metrics(&self) -> StoreMetrics {
+        let mut lat = self
+            .inner
+            .metrics
+            .claim_micros
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        lat.sort_unstable();
+        let pct = |p: f64| -> Duration {
+            if lat.is_empty() {
+                return Duration::ZERO;
+            }
+            let i = ((lat.len() - 1) as f64 * p).round() as usize;
+            Duration::from_micros(u64::from(lat[i.min(lat.len() - 1)]))
+        };
+        StoreMetrics {
+            fenced_writes: self.inner.metrics.fenced_writes.load(Ordering::Relaxed),
+            claims: lat.len() as u64,
+            claim_p50: pct(0.5),
+            claim_p99: pct(0.99),
+        }
+    }
+
+    pub(crate) fn count_fenced_write(&self) {
+        self.inner
+            .metrics
+            .fenced_writes
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_claim(&self, took: Duration) {
+        if let Ok(mut v) = self.inner.metrics.claim_micros.lock()
+            && v.len() < 1_000_000
+        {
+            v.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+        }
     }
 
     /// Closes the pool.

@@ -284,7 +284,7 @@ fn target_err(e: Error) -> Error {
             what: format!("target host ({what})"),
         },
         Error::Conflict(m)
-            if m.contains("plan_targets_pkey") || m.contains("one_run_per_plan_host") =>
+            if m.contains("plan_targets_pkey") || m.contains("idx_host_runs_plan_host") =>
         {
             Error::Conflict(format!(
                 "a host is listed twice in the plan's targets ({m})"

@@ -429,6 +429,7 @@ async fn counts_on(c: &mut sqlx::PgConnection, plan: PlanId) -> Result<RunCounts
 #[async_trait]
 impl RunStore for PgStore {
     async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedRun>> {
+        let started = std::time::Instant::now();
         let scan = self.inner.scan_limit;
         // Start with a scan just past the slots; widen it only when cluster
         // capacity defers the first candidates and slots stay unused.
@@ -439,7 +440,10 @@ impl RunStore for PgStore {
         let mut attempt = 0;
         loop {
             match self.claim_once(&request, fresh_limit).await {
-                Ok(Some(claimed)) => return Ok(claimed),
+                Ok(Some(claimed)) => {
+                    self.record_claim(started.elapsed());
+                    return Ok(claimed);
+                }
                 Ok(None) => fresh_limit = fresh_limit.saturating_mul(4).min(scan),
                 Err(e) if is_host_busy_conflict(&e) && attempt + 1 < CLAIM_RETRIES => {
                     attempt += 1;
@@ -563,6 +567,7 @@ impl RunStore for PgStore {
             let moved = q.fetch_optional(&mut *c).await.map_err(db_err)?;
             match moved {
                 Some(row) => {
+                    self.count_fenced_write();
                     if change.to != RunState::Running {
                         // A slot freed, or the run is claimable again.
                         self.inner.notifier.wake(PlanId(get(&row, "plan_id")?));
@@ -604,6 +609,7 @@ impl RunStore for PgStore {
             .map_err(db_err)?;
             match moved {
                 Some(row) => {
+                    self.count_fenced_write();
                     self.inner.notifier.wake(PlanId(get(&row, "plan_id")?));
                     Ok(WriteOutcome::Applied)
                 }
