@@ -296,3 +296,67 @@ async fn waker_wakes_on_notifications_times_out_and_reports_reconnects() {
     s.close().await;
     drop(guard);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_installations_in_one_database_stay_apart() {
+    use firmflow_store_postgres::PgConfig;
+    let (db, guard) = common::fresh_db("schemas").await;
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(firmflow_core::SystemClock);
+    let connect = |schema: &'static str| {
+        let (db, clock) = (db.clone(), clock.clone());
+        async move {
+            PgStore::connect(
+                PgConfig::new(common::db_url(&db))
+                    .schema(schema)
+                    .max_connections(2),
+                clock,
+            )
+            .await
+            .expect("connect")
+        }
+    };
+    let a = connect("tenant_a").await;
+    let b = connect("tenant_b").await;
+    // Connecting again finds the migrations applied.
+    let a2 = connect("tenant_a").await;
+    let (_, pa) = one_host_plan(&a, 2).await;
+    b.add_host(NewHost::idrac("only-b.example.net", "10.9.9.9"))
+        .await
+        .expect("host");
+    assert_eq!(a2.list_hosts().await.expect("a").len(), 2);
+    assert_eq!(b.list_hosts().await.expect("b").len(), 1);
+    assert!(b.get_plan(pa.id).await.is_err());
+    // Notifications carry the schema: B's waker hears nothing of A's plan.
+    let wb = PgWaker::start(&b, Duration::from_millis(10))
+        .await
+        .expect("waker");
+    let wa = PgWaker::start(&a, Duration::from_millis(10))
+        .await
+        .expect("waker");
+    assert!(
+        a.set_plan_status(pa.id, PlanStatus::Draft, PlanStatus::Running, None, None)
+            .await
+            .expect("start")
+    );
+    assert!(
+        wa.wait(Duration::from_secs(10))
+            .await
+            .plans
+            .contains(&pa.id)
+    );
+    assert!(wb.wait(Duration::from_millis(300)).await.timed_out());
+    // A bad schema name is refused before any SQL is sent.
+    assert!(
+        PgStore::connect(
+            PgConfig::new(common::db_url(&db)).schema("x\"; DROP TABLE hosts; --"),
+            clock.clone(),
+        )
+        .await
+        .is_err()
+    );
+    drop((wa, wb));
+    for s in [a, a2, b] {
+        s.close().await;
+    }
+    drop(guard);
+}
