@@ -13,6 +13,7 @@
 use crate::client::{RedfishClient, Reply, path_of};
 use crate::error::message_suffix;
 use crate::repair;
+use crate::repo::{RepoEntry, RepoHandle, parse_package_list};
 use crate::state;
 use crate::transport::RequestCounts;
 use async_trait::async_trait;
@@ -48,6 +49,10 @@ pub struct DriverConfig {
     /// After a reset, readiness reads "not ready" this long: iDRAC's
     /// LCStatus still says Ready for about two minutes after a restart.
     pub lc_settle: Duration,
+    /// How long a finished repository job may go without a child job for a
+    /// package before the driver says so: the iDRAC creates some children
+    /// (its own update) only after the staged ones have run.
+    pub repo_child_grace: Duration,
 }
 
 impl DriverConfig {
@@ -57,6 +62,7 @@ impl DriverConfig {
             flavor,
             upload_timeout: Duration::from_secs(30 * 60),
             lc_settle: Duration::from_secs(120),
+            repo_child_grace: Duration::from_secs(120),
         }
     }
 }
@@ -144,6 +150,10 @@ pub struct RedfishDriver {
     reset_at: std::sync::Mutex<Option<Instant>>,
     /// Action targets read from OEM service documents, per session generation.
     targets: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Child job of a repository job per package (`repo|cid|version`), once resolved.
+    repo_children: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Since when a finished repository job has shown no child for a package.
+    repo_idle: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 impl RedfishDriver {
@@ -156,6 +166,8 @@ impl RedfishDriver {
             discoveries: std::sync::atomic::AtomicU64::new(0),
             reset_at: std::sync::Mutex::new(None),
             targets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            repo_children: std::sync::Mutex::new(std::collections::HashMap::new()),
+            repo_idle: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -610,6 +622,386 @@ impl RedfishDriver {
             "no MultipartHttpPushUri (BMC firmware too old for uploads); use an image URI",
         ))
     }
+
+    /// A plain (non-repository) job or task, from every place it may be read.
+    async fn poll_plain(&self, s: &Services, job: &JobHandle) -> Result<JobStatus, bmc::Error> {
+        let loc = job.location.as_deref().map(path_of);
+        let id = job.id.as_str();
+        // Sources in order of reliability. Dell jobs survive task purges and
+        // iDRAC restarts; a 17G TaskMonitor has no body, so read the Task.
+        let mut sources: Vec<(String, DocKind)> = Vec::new();
+        let is_dell_job_loc = loc
+            .as_deref()
+            .is_some_and(|l| l.contains("/Jobs/") && !l.contains("/JobService/"));
+        if self.dell() {
+            if let Some(j) = &s.dell_jobs {
+                sources.push((
+                    format!("{}/{id}", j.trim_end_matches('/')),
+                    DocKind::DellJob,
+                ));
+            } else if let (true, Some(l)) = (is_dell_job_loc, &loc) {
+                sources.push((l.clone(), DocKind::DellJob));
+            }
+        }
+        match &loc {
+            Some(l) if l.contains("/TaskMonitors/") => {
+                sources.push((l.replace("/TaskMonitors/", "/Tasks/"), DocKind::Task));
+            }
+            Some(l) if l.contains("/Tasks/") => sources.push((l.clone(), DocKind::Task)),
+            Some(l) if l.contains("/JobService/") => sources.push((l.clone(), DocKind::Job)),
+            _ => {}
+        }
+        if let Some(t) = &s.tasks {
+            sources.push((format!("{}/{id}", t.trim_end_matches('/')), DocKind::Task));
+        }
+        if let Some(j) = &s.jobs {
+            sources.push((format!("{}/{id}", j.trim_end_matches('/')), DocKind::Job));
+        }
+        let mut tried = std::collections::HashSet::new();
+        for (uri, kind) in sources {
+            if !tried.insert(uri.clone()) {
+                continue;
+            }
+            if let Some(doc) = self.job_doc(&uri).await? {
+                return self.status_of(&doc, kind);
+            }
+        }
+        // Nobody knows the job: purged, or lost with an iDRAC restart. The
+        // executor decides by re-reading the inventory.
+        Ok(JobStatus {
+            state: BmcJobState::Missing,
+            percent: None,
+            message: Some(format!(
+                "job {id} not found on the BMC (purged or lost in a restart)"
+            )),
+            message_id: None,
+        })
+    }
+
+    /// The Dell job queue in collection order (creation order on iDRAC);
+    /// empty when the BMC has none.
+    async fn dell_queue(&self, s: &Services) -> Result<Vec<Value>, bmc::Error> {
+        let Some(coll) = s.dell_jobs.clone() else {
+            return Ok(Vec::new());
+        };
+        let doc = match if s.expand {
+            self.client.get_expanded(&coll).await
+        } else {
+            self.client.get(&coll).await
+        } {
+            Ok(d) => d,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for m in members(&doc) {
+            if m.get("Id").is_some() {
+                out.push(m.clone());
+            } else if let Some(l) = m.get("@odata.id").and_then(Value::as_str)
+                && let Some(d) = self.job_doc(l).await?
+            {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GetRepoBasedUpdateList`: the packages of the last repository
+    /// comparison with their child `JobID`s. `None` when the iDRAC cannot
+    /// say (no such action, an error other than a transient one).
+    async fn repo_list(&self, s: &Services) -> Result<Option<Vec<RepoEntry>>, bmc::Error> {
+        let Some(svc) = s.dell_software_installation.clone() else {
+            return Ok(None);
+        };
+        let target = match self
+            .action_target(
+                &svc,
+                "DellSoftwareInstallationService.GetRepoBasedUpdateList",
+            )
+            .await
+        {
+            Ok(t) => t,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        match self.client.action(&target, &json!({})).await {
+            Ok(r) => {
+                let xml = r
+                    .body
+                    .as_ref()
+                    .and_then(|b| b.get("PackageList"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                match parse_package_list(xml) {
+                    Ok(l) => Ok(Some(l)),
+                    Err(e) => {
+                        tracing::warn!(host = %self.host(), error = %e, "unreadable GetRepoBasedUpdateList answer; using the job queue");
+                        Ok(None)
+                    }
+                }
+            }
+            // SUP029: nothing applicable, so no child jobs.
+            Err(e) if e.message_id.as_deref().map(message_suffix) == Some("SUP029") => {
+                Ok(Some(Vec::new()))
+            }
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                tracing::debug!(host = %self.host(), error = %e, "GetRepoBasedUpdateList failed; using the job queue");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Finds the package's child of repository job `h.repo` in `queue`:
+    /// the `JobID` `GetRepoBasedUpdateList` gives for the package when that
+    /// job was created after the repository job, else the first firmware
+    /// job after it whose name names the component.
+    fn resolve_in(
+        &self,
+        h: &RepoHandle,
+        queue: &[Value],
+        list: Option<&[RepoEntry]>,
+    ) -> Resolution {
+        let repo_at = queue.iter().position(|d| job_id(d) == h.repo);
+        let after: Vec<Value> = match repo_at {
+            Some(i) => queue[i + 1..]
+                .iter()
+                .filter(|d| is_firmware_job(d) && !is_repository_job(d))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let listed = list.into_iter().flatten().find_map(|e| {
+            if e.job_id.is_empty() || !h.entry_matches(e) {
+                return None;
+            }
+            // A list left by an older comparison names jobs from before ours.
+            let doc = match repo_at {
+                Some(_) => after.iter().find(|d| job_id(d) == e.job_id).cloned(),
+                None => queue.iter().find(|d| job_id(d) == e.job_id).cloned(),
+            }?;
+            Some((e.job_id.clone(), doc, e.version.trim() == h.version.trim()))
+        });
+        if let Some((id, doc, same_version)) = listed {
+            return Resolution {
+                child: Some((id, doc)),
+                child_listed: same_version,
+                after,
+            };
+        }
+        let guessed = after
+            .iter()
+            .find(|d| names_component(d, &h.name, h.kind))
+            .map(|d| (job_id(d).to_string(), d.clone()))
+            .filter(|(id, _)| !id.is_empty());
+        Resolution {
+            child: guessed,
+            child_listed: false,
+            after,
+        }
+    }
+
+    fn child_key(h: &RepoHandle) -> String {
+        format!("{}|{}|{}", h.repo, h.component_id, h.version)
+    }
+
+    fn cached_child(&self, h: &RepoHandle) -> Option<String> {
+        h.child.clone().or_else(|| {
+            self.repo_children
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&Self::child_key(h)).cloned())
+        })
+    }
+
+    fn remember_child(&self, h: &RepoHandle, child: &str) {
+        if let Ok(mut m) = self.repo_children.lock() {
+            m.insert(Self::child_key(h), child.to_string());
+        }
+        if let Ok(mut m) = self.repo_idle.lock() {
+            m.remove(&Self::child_key(h));
+        }
+    }
+
+    /// A repository job already on the iDRAC that covers `package`, so
+    /// that a second package of the same catalog is never submitted again
+    /// (a second repository job would flash the staged ones twice).
+    /// `recover`: after a crash, any child of ours counts, even a failed one.
+    async fn locate_repository_job(
+        &self,
+        s: &Services,
+        package: &Package,
+        recover: bool,
+    ) -> Result<Option<RepoHandle>, bmc::Error> {
+        if !self.dell() {
+            return Ok(None);
+        }
+        let queue = self.dell_queue(s).await?;
+        let Some(repo) = queue.iter().rev().find(|d| is_repository_job(d)) else {
+            return Ok(None);
+        };
+        let rid = job_id(repo).to_string();
+        if rid.is_empty() {
+            return Ok(None);
+        }
+        let base = repo
+            .get("@odata.id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut h = RepoHandle::for_package(rid, base, None, package);
+        let list = self.repo_list(s).await?;
+        let res = self.resolve_in(&h, &queue, list.as_deref());
+        if let Some((child, doc)) = &res.child {
+            let st = self.status_of(doc, DocKind::DellJob)?;
+            let usable = match st.state {
+                BmcJobState::Completed => res.child_listed,
+                s => !s.is_final(),
+            };
+            if recover || usable {
+                self.remember_child(&h, child);
+                h.child = Some(child.clone());
+                return Ok(Some(h));
+            }
+            return Ok(None);
+        }
+        let repo_st = self.status_of(repo, DocKind::DellJob)?;
+        if !repo_st.state.is_final() {
+            return Ok(Some(h));
+        }
+        // The iDRAC creates its own update job only after the staged ones ran.
+        let staged_before_bmc = package.kind == ComponentKind::Bmc
+            && res.after.iter().any(|d| {
+                self.status_of(d, DocKind::DellJob)
+                    .is_ok_and(|st| !st.state.is_final())
+            });
+        Ok(staged_before_bmc.then_some(h))
+    }
+
+    /// The state of a repository update for one package: its child job's,
+    /// or while there is none yet, the aggregate of the repository job and
+    /// its other children.
+    async fn poll_repository(&self, s: &Services, h: &RepoHandle) -> Result<JobStatus, bmc::Error> {
+        let about = |st: JobStatus, child: &str| JobStatus {
+            message: Some(format!(
+                "{} {} (job {child} of repository job {}){}",
+                h.name,
+                h.version,
+                h.repo,
+                st.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )),
+            ..st
+        };
+        if let Some(child) = self.cached_child(h) {
+            let st = self.poll_plain(s, &JobHandle::new(child.clone())).await?;
+            return Ok(about(st, &child));
+        }
+        let repo_st = if h.repo.is_empty() {
+            None
+        } else {
+            let loc = h.base.clone();
+            Some(
+                self.poll_plain(
+                    s,
+                    &JobHandle {
+                        id: h.repo.clone(),
+                        location: loc,
+                    },
+                )
+                .await?,
+            )
+        };
+        let queue = self.dell_queue(s).await?;
+        let list = self.repo_list(s).await?;
+        let res = self.resolve_in(h, &queue, list.as_deref());
+        if let Some((child, doc)) = &res.child {
+            self.remember_child(h, child);
+            let st = self.status_of(doc, DocKind::DellJob)?;
+            return Ok(about(st, child));
+        }
+        let Some(repo_st) = repo_st else {
+            return Ok(JobStatus {
+                state: BmcJobState::Missing,
+                percent: None,
+                message: Some(format!("no job for {} {} on the BMC", h.name, h.version)),
+                message_id: None,
+            });
+        };
+        match repo_st.state {
+            BmcJobState::Completed | BmcJobState::CompletedWithErrors => {}
+            // Still comparing/creating children, failed, or gone: as it reads.
+            _ => return Ok(repo_st),
+        }
+        let states: Vec<BmcJobState> = res
+            .after
+            .iter()
+            .filter_map(|d| self.status_of(d, DocKind::DellJob).ok())
+            .map(|st| st.state)
+            .collect();
+        let waiting = |msg: String, state| JobStatus {
+            state,
+            percent: None,
+            message: Some(msg),
+            message_id: None,
+        };
+        if states.contains(&BmcJobState::AwaitingReboot) {
+            return Ok(waiting(
+                format!(
+                    "repository job {}: staged jobs wait for a host reboot; {} {} follows",
+                    h.repo, h.name, h.version
+                ),
+                BmcJobState::AwaitingReboot,
+            ));
+        }
+        if states.iter().any(|st| !st.is_final()) {
+            return Ok(waiting(
+                format!(
+                    "repository job {}: other packages install first; {} {} follows",
+                    h.repo, h.name, h.version
+                ),
+                BmcJobState::Running,
+            ));
+        }
+        let key = Self::child_key(h);
+        let nothing_applicable =
+            repo_st.message_id.as_deref().map(message_suffix) == Some("SUP029");
+        let since = self
+            .repo_idle
+            .lock()
+            .ok()
+            .map(|mut m| *m.entry(key).or_insert_with(Instant::now));
+        let within_grace =
+            since.is_some_and(|t| t.elapsed() < self.cfg.repo_child_grace) && !nothing_applicable;
+        if within_grace {
+            return Ok(waiting(
+                format!(
+                    "repository job {} finished; waiting for the iDRAC to create the job for {} {}",
+                    h.repo, h.name, h.version
+                ),
+                BmcJobState::Running,
+            ));
+        }
+        // No job was ever made for it: the inventory decides (already
+        // installed, or the iDRAC found it not applicable).
+        Ok(JobStatus {
+            state: BmcJobState::CompletedWithErrors,
+            percent: Some(100),
+            message: Some(format!(
+                "repository job {} created no job for {} {}{}",
+                h.repo,
+                h.name,
+                h.version,
+                repo_st
+                    .message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            )),
+            message_id: repo_st.message_id,
+        })
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -740,30 +1132,12 @@ fn health_of(v: Option<&str>) -> Health {
 
 /// Whether a job document (DellJob or DMTF Job/Task) looks like an update of `package`.
 fn job_matches(doc: &Value, package: &Package) -> bool {
-    let name = doc
-        .get("Name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let job_type = doc.get("JobType").and_then(Value::as_str).unwrap_or("");
     if let PackageSource::Repository { .. } = &package.source {
-        return job_type == "RepositoryUpdate" || name.contains("repository update");
+        return is_repository_job(doc);
     }
-    if !job_type.is_empty() && job_type != "FirmwareUpdate" {
+    if !is_firmware_job(doc) {
         return false;
     }
-    let target = name
-        .strip_prefix("firmware update:")
-        .or_else(|| name.strip_prefix("update:"))
-        .unwrap_or(&name)
-        .trim()
-        .to_string();
-    let pname = package.name.to_ascii_lowercase();
-    let by_kind = match package.kind {
-        ComponentKind::Bmc => target.contains("idrac") || target.contains("bmc"),
-        ComponentKind::Bios => target.contains("bios"),
-        _ => false,
-    };
     let by_uri = match &package.source {
         PackageSource::ImageUri { uri } => doc.to_string().contains(uri.as_str()),
         PackageSource::LocalFile { path } => std::path::Path::new(path)
@@ -772,9 +1146,61 @@ fn job_matches(doc: &Value, package: &Package) -> bool {
             .unwrap_or(false),
         PackageSource::Repository { .. } => false,
     };
-    by_kind
-        || by_uri
-        || (!target.is_empty() && (pname.contains(&target) || target.contains(&pname)))
+    by_uri || names_component(doc, &package.name, package.kind)
+}
+
+/// A Dell `RepositoryUpdate` job.
+fn is_repository_job(doc: &Value) -> bool {
+    let name = doc
+        .get("Name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let job_type = doc.get("JobType").and_then(Value::as_str).unwrap_or("");
+    job_type == "RepositoryUpdate" || name.contains("repository update")
+}
+
+/// A firmware update job (or a job/task that does not say its type).
+fn is_firmware_job(doc: &Value) -> bool {
+    let job_type = doc.get("JobType").and_then(Value::as_str).unwrap_or("");
+    job_type.is_empty() || job_type == "FirmwareUpdate"
+}
+
+/// Whether a job's name ("Firmware Update: BIOS") names this component.
+fn names_component(doc: &Value, component: &str, kind: ComponentKind) -> bool {
+    let name = doc
+        .get("Name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let target = name
+        .strip_prefix("firmware update:")
+        .or_else(|| name.strip_prefix("update:"))
+        .unwrap_or(&name)
+        .trim()
+        .to_string();
+    let pname = component.to_ascii_lowercase();
+    let by_kind = match kind {
+        ComponentKind::Bmc => target.contains("idrac") || target.contains("bmc"),
+        ComponentKind::Bios => target.contains("bios"),
+        _ => false,
+    };
+    by_kind || (!target.is_empty() && (pname.contains(&target) || target.contains(&pname)))
+}
+
+fn job_id(doc: &Value) -> &str {
+    doc.get("Id").and_then(Value::as_str).unwrap_or("")
+}
+
+/// What the job queue says about one package of a repository job.
+struct Resolution {
+    /// The package's child job: id and document.
+    child: Option<(String, Value)>,
+    /// Whether the child was named by `GetRepoBasedUpdateList` with the
+    /// package's version (not only guessed from a job name).
+    child_listed: bool,
+    /// Firmware jobs created after the repository job (siblings included).
+    after: Vec<Value>,
 }
 
 #[async_trait]
@@ -914,6 +1340,13 @@ impl BmcDriver for RedfishDriver {
         options: &UpdateOptions,
     ) -> Result<UpdateStart, bmc::Error> {
         let s = self.services().await?;
+        let repository = matches!(package.source, PackageSource::Repository { .. });
+        if repository && let Some(h) = self.locate_repository_job(&s, package, false).await? {
+            // One repository job installs every applicable package of the
+            // catalog: follow it for this package instead of starting another.
+            tracing::info!(host = %self.host(), component = %package.component_id, repo = %h.repo, child = ?h.child, "package covered by a repository job already on the BMC");
+            return Ok(UpdateStart::Submitted(h.to_job()));
+        }
         let result = match &package.source {
             PackageSource::ImageUri { uri } => self.simple_update(&s, uri, options).await,
             PackageSource::LocalFile { path } => self.upload(&s, path, options).await,
@@ -926,7 +1359,16 @@ impl BmcDriver for RedfishDriver {
             }
         };
         match result {
-            Ok(reply) => Ok(UpdateStart::Submitted(self.handle_of(&reply)?)),
+            Ok(reply) => {
+                let job = self.handle_of(&reply)?;
+                if repository {
+                    // The repository job's own Completed is not this
+                    // package's: poll_job follows its child job.
+                    let h = RepoHandle::for_package(job.id, job.location, None, package);
+                    return Ok(UpdateStart::Submitted(h.to_job()));
+                }
+                Ok(UpdateStart::Submitted(job))
+            }
             Err(e) if e.message_id.as_deref().map(message_suffix) == Some("SUP029") => {
                 tracing::info!(host = %self.host(), component = %package.component_id, "BMC reports firmware already current (SUP029)");
                 Ok(UpdateStart::AlreadyInstalled)
@@ -937,6 +1379,14 @@ impl BmcDriver for RedfishDriver {
 
     async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, bmc::Error> {
         let s = self.services().await?;
+        if let PackageSource::Repository { .. } = &package.source
+            && self.dell()
+        {
+            return Ok(self
+                .locate_repository_job(&s, package, true)
+                .await?
+                .map(|h| h.to_job()));
+        }
         let (coll, kind) = match (self.dell(), &s.dell_jobs, &s.tasks) {
             (true, Some(j), _) => (j.clone(), DocKind::DellJob),
             (_, _, Some(t)) => (t.clone(), DocKind::Task),
@@ -997,57 +1447,10 @@ impl BmcDriver for RedfishDriver {
 
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, bmc::Error> {
         let s = self.services().await?;
-        let loc = job.location.as_deref().map(path_of);
-        let id = job.id.as_str();
-        // Sources in order of reliability. Dell jobs survive task purges and
-        // iDRAC restarts; a 17G TaskMonitor has no body, so read the Task.
-        let mut sources: Vec<(String, DocKind)> = Vec::new();
-        let is_dell_job_loc = loc
-            .as_deref()
-            .is_some_and(|l| l.contains("/Jobs/") && !l.contains("/JobService/"));
-        if self.dell() {
-            if let Some(j) = &s.dell_jobs {
-                sources.push((
-                    format!("{}/{id}", j.trim_end_matches('/')),
-                    DocKind::DellJob,
-                ));
-            } else if let (true, Some(l)) = (is_dell_job_loc, &loc) {
-                sources.push((l.clone(), DocKind::DellJob));
-            }
+        match RepoHandle::parse(job) {
+            Some(h) => self.poll_repository(&s, &h).await,
+            None => self.poll_plain(&s, job).await,
         }
-        match &loc {
-            Some(l) if l.contains("/TaskMonitors/") => {
-                sources.push((l.replace("/TaskMonitors/", "/Tasks/"), DocKind::Task));
-            }
-            Some(l) if l.contains("/Tasks/") => sources.push((l.clone(), DocKind::Task)),
-            Some(l) if l.contains("/JobService/") => sources.push((l.clone(), DocKind::Job)),
-            _ => {}
-        }
-        if let Some(t) = &s.tasks {
-            sources.push((format!("{}/{id}", t.trim_end_matches('/')), DocKind::Task));
-        }
-        if let Some(j) = &s.jobs {
-            sources.push((format!("{}/{id}", j.trim_end_matches('/')), DocKind::Job));
-        }
-        let mut tried = std::collections::HashSet::new();
-        for (uri, kind) in sources {
-            if !tried.insert(uri.clone()) {
-                continue;
-            }
-            if let Some(doc) = self.job_doc(&uri).await? {
-                return self.status_of(&doc, kind);
-            }
-        }
-        // Nobody knows the job: purged, or lost with an iDRAC restart. The
-        // executor decides by re-reading the inventory.
-        Ok(JobStatus {
-            state: BmcJobState::Missing,
-            percent: None,
-            message: Some(format!(
-                "job {id} not found on the BMC (purged or lost in a restart)"
-            )),
-            message_id: None,
-        })
     }
 
     async fn reset(&self, kind: ResetKind) -> Result<(), bmc::Error> {

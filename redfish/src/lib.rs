@@ -6,6 +6,8 @@
 //! - the same type in flavour [`driver::Flavor::Generic`]: any DMTF Redfish
 //!   BMC (SimpleUpdate, multipart push, TaskService, ComputerSystem.Reset);
 //! - [`racadm::RacadmDriver`]: Dell remote racadm;
+//! - [`repo`]: following an InstallFromRepository job to its per-package
+//!   child jobs;
 //! - [`connector::Connector`]: the core's `BmcConnector`, picking one by the
 //!   host's management kind, with credentials, session cache and TLS per host.
 //!
@@ -23,6 +25,7 @@ pub mod driver;
 pub mod error;
 pub mod racadm;
 pub mod repair;
+pub mod repo;
 pub mod state;
 pub mod tls;
 pub mod transport;

@@ -534,12 +534,9 @@ async fn multipart_file_mode_uploads_and_installs() {
     w.shutdown().await;
 }
 
-// Known gap, left to the driver/executor owners: an iDRAC RepositoryUpdate
-// job reads Completed once its child FirmwareUpdate jobs are created and
-// downloaded (the children then install, or wait for a reboot), so the
-// executor verifies the iDRAC package before its child has run and fails
-// the run with "installed version is 6.10.30.20". Run with --ignored.
-#[ignore = "known gap: repository job completion is not the children's completion"]
+// An iDRAC RepositoryUpdate job reads Completed once its child
+// FirmwareUpdate jobs are created and downloaded (the children then
+// install, or wait for a reboot): the driver follows each package's child.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_repository_delivery_installs_each_component_once() {
     // LATEST_FROM_CATALOG delivered as iDRAC InstallFromRepository: the
