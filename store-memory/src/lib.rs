@@ -50,7 +50,7 @@ struct State {
     host_running: HashMap<HostId, RunId>,
     /// The audit trail, kept compact (details as JSON text): a campaign
     /// writes about ten events per host and they are read rarely.
-    events: Vec<StoredEvent>,
+    events: EventLog,
     jobs: BTreeMap<JobId, BackgroundJob>,
     config: BTreeMap<String, ConfigEntry>,
     sessions: HashMap<HostId, RedfishSession>,
@@ -108,6 +108,47 @@ impl MemoryStore {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+}
+
+/// Events in fixed-size chunks: appending never copies the whole trail, so
+/// a large campaign's memory does not double at each growth step.
+#[derive(Default)]
+struct EventLog {
+    chunks: Vec<Vec<StoredEvent>>,
+    len: usize,
+}
+
+const EVENT_CHUNK: usize = 4096;
+
+impl EventLog {
+    fn push(&mut self, e: StoredEvent) {
+        if self.chunks.last().is_none_or(|c| c.len() == EVENT_CHUNK) {
+            self.chunks.push(Vec::with_capacity(EVENT_CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(e);
+            self.len += 1;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Events from index `start` on, with their index.
+    fn iter_from(&self, start: usize) -> impl Iterator<Item = (usize, &StoredEvent)> {
+        let first = start / EVENT_CHUNK;
+        self.chunks
+            .iter()
+            .enumerate()
+            .skip(first)
+            .flat_map(|(ci, c)| {
+                c.iter()
+                    .enumerate()
+                    .map(move |(i, e)| (ci * EVENT_CHUNK + i, e))
+            })
+            .skip(start - first * EVENT_CHUNK)
     }
 }
 
@@ -941,9 +982,7 @@ impl EventStore for MemoryStore {
         let start = f.after_seq.map(|a| a.max(0) as usize).unwrap_or(0);
         let it = s
             .events
-            .iter()
-            .enumerate()
-            .skip(start)
+            .iter_from(start.min(s.events.len()))
             .filter(|(_, e)| {
                 f.plan_id.is_none_or(|p| e.plan_id == Some(p))
                     && f.run_id.is_none_or(|r| e.run_id == Some(r))

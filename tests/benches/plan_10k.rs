@@ -4,14 +4,17 @@
 //! `cargo bench -p firmflow-tests --bench plan_10k` (release profile).
 //! Options through the environment: `HOSTS` (10000), `MAX_CONCURRENT` (500).
 
+use async_trait::async_trait;
+use firmflow_core::bmc::{self, *};
 use firmflow_core::checks::CheckRegistry;
 use firmflow_core::executor::{Executor, ExecutorConfig, Services};
 use firmflow_core::model::*;
 use firmflow_core::store::{EventStore as _, HostStore as _, PlanStore as _, RunStore as _};
-use firmflow_core::testkit::fakes::{ArtifactListResolver, FakeCluster, FakeFleet, HostScript};
+use firmflow_core::testkit::fakes::{ArtifactListResolver, FakeCluster};
 use firmflow_core::{Clock, SystemClock};
 use firmflow_store_memory::MemoryStore;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -60,16 +63,10 @@ async fn run() {
     let max_concurrent = env_usize("MAX_CONCURRENT", 500);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = Arc::new(MemoryStore::new(clock.clone()));
-    let fleet = FakeFleet::new();
-    let instant = HostScript {
-        install_time: Duration::ZERO,
-        reboot_time: Duration::ZERO,
-        ..HostScript::default()
-    };
+    let fleet = InstantFleet::new(hosts);
     let mut targets = Vec::with_capacity(hosts);
     for i in 0..hosts {
         let fqdn = format!("h{i:05}.bench");
-        fleet.add_host(&fqdn, instant.clone());
         let h = store
             .add_host(NewHost::idrac(
                 &fqdn,
@@ -120,7 +117,7 @@ async fn run() {
     let exec = Executor::new(
         Services {
             store: store.clone(),
-            bmc: Arc::new(fleet.clone()),
+            bmc: Arc::new(fleet),
             cluster: Some(Arc::new(FakeCluster::new(Duration::ZERO))),
             resolver: Arc::new(ArtifactListResolver),
             checks: CheckRegistry::builtin(),
@@ -198,5 +195,179 @@ async fn run() {
             "probe: {}",
             serde_json::to_string(&runs[0].ctx).unwrap_or_default()
         );
+    }
+}
+
+/// The instant in-process driver: every host answers at once, installs
+/// finish on the next poll (BMC packages) or at the reset (host packages).
+/// Its state is a few bytes per host, so the figures measure firmflow.
+struct InstantFleet {
+    hosts: Arc<Vec<Mutex<HostSlot>>>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct HostSlot {
+    idrac_new: bool,
+    bios_new: bool,
+    bios_staged: bool,
+}
+
+const IDRAC: &str = "25227";
+const BIOS: &str = "159";
+
+impl InstantFleet {
+    fn new(n: usize) -> Self {
+        Self {
+            hosts: Arc::new((0..n).map(|_| Mutex::new(HostSlot::default())).collect()),
+        }
+    }
+}
+
+#[async_trait]
+impl BmcConnector for InstantFleet {
+    async fn connect(&self, host: &Host) -> Result<Arc<dyn BmcDriver>, bmc::Error> {
+        let index = host
+            .fqdn
+            .trim_start_matches('h')
+            .split('.')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|i| *i < self.hosts.len())
+            .ok_or_else(|| bmc::Error::new(&host.fqdn, ErrorKind::NotFound, "no such host"))?;
+        Ok(Arc::new(InstantBmc {
+            hosts: self.hosts.clone(),
+            index,
+        }))
+    }
+}
+
+struct InstantBmc {
+    hosts: Arc<Vec<Mutex<HostSlot>>>,
+    index: usize,
+}
+
+impl InstantBmc {
+    fn slot(&self) -> HostSlot {
+        self.hosts
+            .get(self.index)
+            .map(|m| *m.lock().unwrap_or_else(|e| e.into_inner()))
+            .unwrap_or_default()
+    }
+    fn update(&self, f: impl FnOnce(&mut HostSlot)) {
+        if let Some(m) = self.hosts.get(self.index) {
+            f(&mut m.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+}
+
+fn component(
+    id: &str,
+    name: &str,
+    kind: ComponentKind,
+    version: &str,
+    installed: bool,
+) -> FirmwareComponent {
+    FirmwareComponent {
+        id: format!("{}-{id}", if installed { "Installed" } else { "Previous" }),
+        name: name.into(),
+        version: version.into(),
+        component_id: Some(id.into()),
+        kind,
+        updateable: true,
+        installed,
+        pci: None,
+        release_date: None,
+    }
+}
+
+#[async_trait]
+impl BmcDriver for InstantBmc {
+    async fn system(&self) -> Result<SystemInfo, bmc::Error> {
+        Ok(SystemInfo {
+            model: Some("PowerEdge R650".into()),
+            service_tag: None,
+            system_id: Some(2300),
+            power: PowerState::On,
+            health: Health::Ok,
+            bios_version: None,
+            bmc_version: None,
+            bmc_model: None,
+        })
+    }
+    async fn inventory(&self) -> Result<Inventory, bmc::Error> {
+        let s = self.slot();
+        Ok(Inventory {
+            components: vec![
+                component(
+                    IDRAC,
+                    "Integrated Dell Remote Access Controller",
+                    ComponentKind::Bmc,
+                    if s.idrac_new {
+                        "7.10.50.00"
+                    } else {
+                        "6.10.00.00"
+                    },
+                    true,
+                ),
+                component(
+                    BIOS,
+                    "BIOS",
+                    ComponentKind::Bios,
+                    if s.bios_new { "2.19.1" } else { "2.10.0" },
+                    true,
+                ),
+            ],
+        })
+    }
+    async fn readiness(&self) -> Result<Readiness, bmc::Error> {
+        Ok(Readiness {
+            ready: true,
+            power: PowerState::On,
+            detail: None,
+        })
+    }
+    async fn start_update(
+        &self,
+        p: &Package,
+        _o: &UpdateOptions,
+    ) -> Result<UpdateStart, bmc::Error> {
+        if p.component_id == BIOS {
+            self.update(|s| s.bios_staged = true);
+        } else {
+            self.update(|s| s.idrac_new = true);
+        }
+        Ok(UpdateStart::Submitted(JobHandle::new(format!(
+            "JID_{}",
+            p.component_id
+        ))))
+    }
+    async fn find_job(&self, _p: &Package) -> Result<Option<JobHandle>, bmc::Error> {
+        Ok(None)
+    }
+    async fn poll_job(&self, job: &JobHandle) -> Result<bmc::JobStatus, bmc::Error> {
+        let s = self.slot();
+        let state = if job.id.ends_with(BIOS) && s.bios_staged && !s.bios_new {
+            BmcJobState::AwaitingReboot
+        } else {
+            BmcJobState::Completed
+        };
+        Ok(bmc::JobStatus::of(state))
+    }
+    async fn reset(&self, _k: ResetKind) -> Result<(), bmc::Error> {
+        self.update(|s| {
+            if s.bios_staged {
+                s.bios_new = true;
+            }
+        });
+        Ok(())
+    }
+    async fn rollback(&self, _c: &FirmwareComponent) -> Result<Option<JobHandle>, bmc::Error> {
+        Ok(None)
+    }
+    async fn clear_job_queue(&self) -> Result<(), bmc::Error> {
+        Ok(())
+    }
+    async fn close(&self) -> Result<(), bmc::Error> {
+        Ok(())
     }
 }
