@@ -802,3 +802,258 @@ async fn ipmi_hosts_are_refused() {
         .unwrap();
     assert_eq!(e.kind, ErrorKind::NotSupported);
 }
+
+// ---- InstallFromRepository: a package's state is its child job's ----
+
+const JOBS: &str = "/redfish/v1/Managers/iDRAC.Embedded.1/Jobs";
+const SWI: &str = "/redfish/v1/Systems/System.Embedded.1/Oem/Dell/DellSoftwareInstallationService";
+
+fn dell_job(id: &str, job_type: &str, name: &str, state: &str, msg_id: &str) -> Value {
+    json!({"@odata.id": format!("{JOBS}/{id}"), "Id": id, "JobType": job_type, "Name": name,
+        "JobState": state, "MessageId": msg_id, "Message": "", "PercentComplete": 0})
+}
+
+fn repo_job(state: &str, msg_id: &str) -> Value {
+    dell_job(
+        "JID_100",
+        "RepositoryUpdate",
+        "Repository Update",
+        state,
+        msg_id,
+    )
+}
+
+fn fw_job(id: &str, name: &str, state: &str, msg_id: &str) -> Value {
+    dell_job(
+        id,
+        "FirmwareUpdate",
+        &format!("Firmware Update: {name}"),
+        state,
+        msg_id,
+    )
+}
+
+/// A `PackageList` naming `job` for BIOS 2.12.2.
+fn package_list(job: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?><CIM><MESSAGE><SIMPLEREQ><VALUE.NAMEDINSTANCE><INSTANCENAME CLASSNAME="DCIM_RepoUpdateSWID"><PROPERTY NAME="DisplayName" TYPE="string"><VALUE>BIOS</VALUE></PROPERTY><PROPERTY NAME="PackageVersion" TYPE="string"><VALUE>2.12.2</VALUE></PROPERTY><PROPERTY NAME="RebootType" TYPE="string"><VALUE>HOST</VALUE></PROPERTY><PROPERTY NAME="JobID" TYPE="string"><VALUE>{job}</VALUE></PROPERTY><PROPERTY NAME="ComponentID" TYPE="string"><VALUE>159</VALUE></PROPERTY><PROPERTY NAME="ComponentType" TYPE="string"><VALUE>BIOS</VALUE></PROPERTY></INSTANCENAME></VALUE.NAMEDINSTANCE></SIMPLEREQ></MESSAGE></CIM>"#
+    )
+}
+
+/// An iDRAC whose job queue is `queue` (in creation order); `list`: the
+/// `GetRepoBasedUpdateList` answer's `PackageList`, `None` for an iDRAC
+/// without that action.
+async fn repo_idrac(queue: &[Value], list: Option<String>) -> MockServer {
+    let server = MockServer::start().await;
+    idrac9(&server).await;
+    let install = format!("{SWI}/Actions/DellSoftwareInstallationService.InstallFromRepository");
+    let list_target =
+        format!("{SWI}/Actions/DellSoftwareInstallationService.GetRepoBasedUpdateList");
+    let mut actions =
+        json!({"#DellSoftwareInstallationService.InstallFromRepository": {"target": install}});
+    if let Some(xml) = list {
+        actions["#DellSoftwareInstallationService.GetRepoBasedUpdateList"] =
+            json!({"target": list_target});
+        Mock::given(method("POST"))
+            .and(path(list_target.as_str()))
+            .respond_with(ok(json!({"PackageList": xml})))
+            .mount(&server)
+            .await;
+    }
+    get(&server, SWI, json!({"@odata.id": SWI, "Actions": actions})).await;
+    get(
+        &server,
+        JOBS,
+        json!({"@odata.id": JOBS, "Members": queue, "Members@odata.count": queue.len()}),
+    )
+    .await;
+    for j in queue {
+        get(&server, j["@odata.id"].as_str().unwrap(), j.clone()).await;
+    }
+    Mock::given(method("POST"))
+        .and(path(install.as_str()))
+        .respond_with(
+            ResponseTemplate::new(202).insert_header("Location", format!("{JOBS}/JID_900")),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+fn repo_package(cid: &str, name: &str, kind: ComponentKind, version: &str) -> Package {
+    Package {
+        component_id: cid.into(),
+        name: name.into(),
+        kind,
+        target_version: version.into(),
+        source: PackageSource::Repository {
+            repository_uri: "http://10.0.0.5/repo".into(),
+            catalog_file: "Catalog.xml".into(),
+        },
+        ..package(PackageSource::LocalFile {
+            path: String::new(),
+        })
+    }
+}
+
+fn bios_repo() -> Package {
+    repo_package("159", "BIOS", ComponentKind::Bios, "2.12.2")
+}
+
+/// The state a repository handle on JID_100 for `p` reads.
+async fn poll_repo(server: &MockServer, p: &Package) -> firmflow_core::bmc::JobStatus {
+    let d = driver(server, Flavor::Idrac, None).await;
+    let h = firmflow_redfish::repo::RepoHandle::for_package(
+        "JID_100",
+        Some(format!("{JOBS}/JID_100")),
+        None,
+        p,
+    )
+    .to_job();
+    d.poll_job(&h).await.unwrap()
+}
+
+#[tokio::test]
+async fn completed_repository_job_reads_as_its_child_job() {
+    // An older BIOS job before the repository job must never be taken for its child.
+    let old = fw_job("JID_050", "BIOS", "Completed", "RED001");
+    for (child_state, msg, want) in [
+        ("Scheduled", "JCP001", BmcJobState::AwaitingReboot),
+        ("Downloading", "RED003", BmcJobState::Downloading),
+        ("Running", "PR20", BmcJobState::Running),
+        ("Completed", "RED001", BmcJobState::Completed),
+        ("Failed", "RED007", BmcJobState::Failed),
+    ] {
+        let queue = [
+            old.clone(),
+            repo_job("Completed", "RED001"),
+            fw_job("JID_101", "BIOS", child_state, msg),
+        ];
+        // Named by GetRepoBasedUpdateList, and (no such action) by its name.
+        for list in [Some(package_list("JID_101")), None] {
+            let server = repo_idrac(&queue, list.clone()).await;
+            let st = poll_repo(&server, &bios_repo()).await;
+            assert_eq!(
+                st.state,
+                want,
+                "child {child_state}, list {}: {st:?}",
+                list.is_some()
+            );
+            assert!(st.message.unwrap_or_default().contains("JID_101"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stale_package_list_is_not_trusted() {
+    // The list names the old job (an earlier comparison): the child is the
+    // BIOS job created after the repository job.
+    let queue = [
+        fw_job("JID_050", "BIOS", "Completed", "RED001"),
+        repo_job("Completed", "RED001"),
+        fw_job("JID_101", "BIOS", "Scheduled", "JCP001"),
+    ];
+    let server = repo_idrac(&queue, Some(package_list("JID_050"))).await;
+    assert_eq!(
+        poll_repo(&server, &bios_repo()).await.state,
+        BmcJobState::AwaitingReboot
+    );
+}
+
+#[tokio::test]
+async fn without_its_own_child_a_package_waits_for_the_others() {
+    let idrac = repo_package(
+        "25227",
+        "Integrated Dell Remote Access Controller",
+        ComponentKind::Bmc,
+        "7.10.50.00",
+    );
+    // The iDRAC job comes only after the staged BIOS job has run.
+    let staged = [
+        repo_job("Completed", "RED001"),
+        fw_job("JID_101", "BIOS", "Scheduled", "JCP001"),
+    ];
+    let server = repo_idrac(&staged, Some(package_list("JID_101"))).await;
+    assert_eq!(
+        poll_repo(&server, &idrac).await.state,
+        BmcJobState::AwaitingReboot
+    );
+    // find_job (crash recovery) and start_update both adopt that repository job.
+    let d = driver(&server, Flavor::Idrac, None).await;
+    let found = d.find_job(&idrac).await.unwrap().expect("adopted");
+    assert_eq!(found.id, "JID_100");
+    let running = [
+        repo_job("Completed", "RED001"),
+        fw_job("JID_101", "BIOS", "Running", "PR20"),
+    ];
+    let server = repo_idrac(&running, None).await;
+    assert_eq!(poll_repo(&server, &idrac).await.state, BmcJobState::Running);
+    // Still comparing the catalog: the repository job's own state.
+    let server = repo_idrac(&[repo_job("Downloading", "RED003")], None).await;
+    assert_eq!(
+        poll_repo(&server, &idrac).await.state,
+        BmcJobState::Downloading
+    );
+    // Everything finished and no job for it: not Completed; while the grace
+    // lasts it reads Running, and "nothing applicable" lets the inventory decide.
+    let done = [
+        repo_job("Completed", "RED001"),
+        fw_job("JID_101", "BIOS", "Completed", "RED001"),
+    ];
+    let server = repo_idrac(&done, None).await;
+    assert_eq!(poll_repo(&server, &idrac).await.state, BmcJobState::Running);
+    let server = repo_idrac(&[repo_job("Completed", "SUP029")], None).await;
+    let st = poll_repo(&server, &idrac).await;
+    assert_eq!(st.state, BmcJobState::CompletedWithErrors, "{st:?}");
+    // A failed repository job (catalog unreadable) fails the package.
+    let server = repo_idrac(&[repo_job("Failed", "RED006")], None).await;
+    assert_eq!(poll_repo(&server, &idrac).await.state, BmcJobState::Failed);
+}
+
+#[tokio::test]
+async fn start_update_adopts_a_covering_repository_job_instead_of_a_second_one() {
+    let install = format!("{SWI}/Actions/DellSoftwareInstallationService.InstallFromRepository");
+    let queue = [
+        repo_job("Completed", "RED001"),
+        fw_job("JID_101", "BIOS", "Scheduled", "JCP001"),
+    ];
+    let server = repo_idrac(&queue, Some(package_list("JID_101"))).await;
+    let d = driver(&server, Flavor::Idrac, None).await;
+    let UpdateStart::Submitted(h) = d.start_update(&bios_repo(), &opts()).await.unwrap() else {
+        panic!("submitted")
+    };
+    let reqs = server.received_requests().await.unwrap();
+    assert!(
+        posts_to(&reqs, &install).is_empty(),
+        "no second repository job"
+    );
+    let rh = firmflow_redfish::repo::RepoHandle::parse(&h).expect("repository handle");
+    assert_eq!(
+        (rh.repo.as_str(), rh.child.as_deref()),
+        ("JID_100", Some("JID_101"))
+    );
+    assert_eq!(
+        d.poll_job(&h).await.unwrap().state,
+        BmcJobState::AwaitingReboot
+    );
+
+    // A failed child is not adopted: a new repository job is started, and
+    // its handle is a repository handle too.
+    let queue = [
+        repo_job("CompletedWithErrors", "RED001"),
+        fw_job("JID_101", "BIOS", "Failed", "RED007"),
+    ];
+    let server = repo_idrac(&queue, Some(package_list("JID_101"))).await;
+    let d = driver(&server, Flavor::Idrac, None).await;
+    let UpdateStart::Submitted(h) = d.start_update(&bios_repo(), &opts()).await.unwrap() else {
+        panic!("submitted")
+    };
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(posts_to(&reqs, &install).len(), 1);
+    assert_eq!(h.id, "JID_900");
+    let rh = firmflow_redfish::repo::RepoHandle::parse(&h).expect("repository handle");
+    assert_eq!(
+        (rh.component_id.as_str(), rh.version.as_str()),
+        ("159", "2.12.2")
+    );
+}

@@ -539,3 +539,131 @@ async fn find_job_recovers_the_crash_window() {
     d.close().await.unwrap();
     fleet.shutdown().await;
 }
+
+/// Serves a catalog of `packages` (and the packages) from the fleet's file
+/// server; returns the repository base URI.
+fn serve_repository(fleet: &Fleet, packages: &[firmflow_sim::Package]) -> String {
+    let entries: Vec<firmflow_sim::catalog::CatalogEntry> = packages
+        .iter()
+        .map(|p| firmflow_sim::catalog::CatalogEntry::new(p.clone(), p.to_bytes()))
+        .collect();
+    for e in &entries {
+        fleet.serve_file(&format!("repo/{}", e.path), e.bytes.clone());
+    }
+    let xml =
+        firmflow_sim::catalog::write(&entries, &firmflow_sim::catalog::CatalogOptions::default())
+            .unwrap();
+    let url = fleet.serve_file("repo/Catalog.xml", xml);
+    url.trim_end_matches("/Catalog.xml").to_string()
+}
+
+fn repo_jobs(fleet: &Fleet, host: &str) -> usize {
+    fleet
+        .jobs(host)
+        .iter()
+        .filter(|(_, name, _, _)| name == "Repository Update")
+        .count()
+}
+
+#[tokio::test]
+async fn repository_update_is_followed_to_each_packages_child_job() {
+    let fleet = fleet(SimFlavor::Idrac9).await;
+    let name = fleet.hosts()[0].name.clone();
+    let (_, d, c) = connect(&fleet, MgmtKind::Idrac).await;
+    let repo = serve_repository(
+        &fleet,
+        &[
+            sim_pkg("159", "BIOS", "3.0.0", PackageKind::Bios),
+            sim_pkg(
+                "25227",
+                "Integrated Dell Remote Access Controller",
+                "7.10.50.00",
+                PackageKind::Idrac,
+            ),
+        ],
+    );
+    let source = PackageSource::Repository {
+        repository_uri: repo,
+        catalog_file: "Catalog.xml".into(),
+    };
+    let bios = package("159", "BIOS", ComponentKind::Bios, "3.0.0", source.clone());
+    let idrac = package(
+        "25227",
+        "Integrated Dell Remote Access Controller",
+        ComponentKind::Bmc,
+        "7.10.50.00",
+        source,
+    );
+    let old_bios = installed(d.as_ref(), "159").await;
+    let opts = UpdateOptions {
+        apply: ApplyTime::OnReset,
+        force: false,
+    };
+    let UpdateStart::Submitted(hb) = d.start_update(&bios, &opts).await.unwrap() else {
+        panic!("submitted")
+    };
+    // The BIOS child waits for a reboot: never Completed before it ran.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "never staged");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let Ok(st) = d.poll_job(&hb).await else {
+            continue;
+        };
+        assert!(
+            !st.state.is_final(),
+            "final before the BIOS child ran: {st:?}"
+        );
+        if st.state == BmcJobState::AwaitingReboot {
+            break;
+        }
+    }
+    assert_eq!(installed(d.as_ref(), "159").await, old_bios);
+    // The iDRAC package is covered by the same repository job: no second one.
+    let UpdateStart::Submitted(hi) = retry(|| d.start_update(&idrac, &opts)).await else {
+        panic!("submitted")
+    };
+    assert_eq!(repo_jobs(&fleet, &name), 1, "{:?}", fleet.jobs(&name));
+    let st = loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        match d.poll_job(&hi).await {
+            Ok(st) if st.state.is_final() => break st,
+            _ => {}
+        }
+    };
+    assert_eq!(st.state, BmcJobState::Completed, "{st:?}");
+    assert_eq!(installed(d.as_ref(), "25227").await, "7.10.50.00");
+    // After a process restart (a fresh connection), the persisted handle and
+    // find_job both lead to the BIOS child.
+    let hb: firmflow_core::model::JobHandle =
+        serde_json::from_str(&serde_json::to_string(&hb).unwrap()).unwrap();
+    d.close().await.unwrap();
+    let h = &fleet.hosts()[0];
+    let c2 = connector(&h.username, &h.password, config("http"), None);
+    let d = c2.connect(&host(&h.url, MgmtKind::Idrac)).await.unwrap();
+    drop(c);
+    assert_eq!(
+        retry(|| d.poll_job(&hb)).await.state,
+        BmcJobState::AwaitingReboot
+    );
+    let found = retry(|| d.find_job(&bios)).await.expect("found");
+    assert_eq!(
+        retry(|| d.poll_job(&found)).await.state,
+        BmcJobState::AwaitingReboot
+    );
+    d.reset(ResetKind::ForceRestart).await.unwrap();
+    let st = loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        match d.poll_job(&hb).await {
+            Ok(st) if st.state.is_final() => break st,
+            _ => {}
+        }
+    };
+    assert_eq!(st.state, BmcJobState::Completed, "{st:?}");
+    assert_eq!(installed(d.as_ref(), "159").await, "3.0.0");
+    assert_eq!(fleet.install_count(&name, "159"), 1);
+    assert_eq!(fleet.install_count(&name, "25227"), 1);
+    assert_eq!(repo_jobs(&fleet, &name), 1);
+    d.close().await.unwrap();
+    fleet.shutdown().await;
+}
