@@ -40,6 +40,8 @@ pub struct World {
     pub cluster: FakeCluster,
     /// Hosts by name.
     pub hosts: BTreeMap<String, Host>,
+    /// The one wall clock of this world (store and executors).
+    pub clock: Arc<TokioClock>,
 }
 
 impl Default for World {
@@ -55,8 +57,10 @@ impl World {
             .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()))
             .with_test_writer()
             .try_init();
+        let clock = Arc::new(TokioClock::starting_at(t0()));
         Self {
-            store: Arc::new(MemoryStore::new(Arc::new(TokioClock::starting_at(t0())))),
+            store: Arc::new(MemoryStore::new(clock.clone())),
+            clock,
             fleet: FakeFleet::new(),
             cluster: FakeCluster::new(Duration::from_secs(120)),
             hosts: BTreeMap::new(),
@@ -98,7 +102,7 @@ impl World {
                 cluster: Some(Arc::new(self.cluster.clone())),
                 resolver: Arc::new(ArtifactListResolver),
                 checks: CheckRegistry::builtin(),
-                clock: Arc::new(TokioClock::starting_at(t0())),
+                clock: self.clock.clone(),
             },
             cfg,
         )

@@ -379,16 +379,19 @@ async fn crash_after_submit_resumes_by_polling_never_resubmits() {
     let exec_a = w.executor("a", 4);
     let handle_a = exec_a.spawn();
     let pid = start(&exec_a, plan(&[(&h, 0)], vec![bios("2.19.1")])).await;
-    // Wait for the job id to be checkpointed.
+    // Wait for the job id to be checkpointed (submitted, or staged for the reboot).
+    let mut waited = 0;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        waited += 1;
+        assert!(waited < 3600, "the job id was never checkpointed");
         let r = w.store.list_runs(pid).await.expect("runs").remove(0);
-        if r.ctx
-            .checkpoint
-            .packages
-            .iter()
-            .any(|p| matches!(p.status, PackageStatus::Submitted { .. }))
-        {
+        if r.ctx.checkpoint.packages.iter().any(|p| {
+            matches!(
+                p.status,
+                PackageStatus::Submitted { .. } | PackageStatus::AwaitingReboot { .. }
+            )
+        }) {
             break;
         }
     }
@@ -443,15 +446,34 @@ async fn crash_between_intent_and_job_id_adopts_the_bmc_job() {
         .expect("claim")
         .remove(0);
     let mut ctx = claimed.run.ctx.clone();
+    let mut rewound = 0;
     for p in &mut ctx.checkpoint.packages {
-        if matches!(p.status, PackageStatus::Submitted { .. }) {
+        if matches!(
+            p.status,
+            PackageStatus::Submitted { .. } | PackageStatus::AwaitingReboot { .. }
+        ) {
             p.status = PackageStatus::Submitting;
+            rewound += 1;
         }
     }
+    assert_eq!(
+        rewound, 1,
+        "the job id had been recorded: {:?}",
+        ctx.checkpoint
+    );
+    ctx.checkpoint.stage = Stage::Installing;
     w.store.release(&claimed.lease, ctx).await.expect("release");
     let exec_b = w.executor("b", 4);
     let handle_b = exec_b.spawn();
-    assert_eq!(finish(&handle_b, pid).await, PlanStatus::Completed);
+    let status = finish(&handle_b, pid).await;
+    let r = w.store.list_runs(pid).await.expect("runs").remove(0);
+    assert_eq!(
+        status,
+        PlanStatus::Completed,
+        "{:?} {:?}",
+        r.last_error,
+        r.ctx.results.errors
+    );
     assert_eq!(
         w.fleet.submits(&h.fqdn).len(),
         1,

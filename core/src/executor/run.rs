@@ -348,7 +348,13 @@ impl RunDriver {
         if resumed {
             info!(stage = ?self.ctx.checkpoint.stage, "resuming from checkpoint");
         }
-        let outcome = match self.save(ev).await {
+        // Only a first start has something to record before work begins;
+        // a resume continues from the checkpoint it was handed.
+        let started = match ev {
+            Some(ev) => self.save(Some(ev)).await,
+            None => self.guard(),
+        };
+        let outcome = match started {
             Ok(()) => self.walk().await,
             Err(f) => Err(f),
         };
@@ -623,9 +629,12 @@ impl RunDriver {
             self.set_phase(Phase::PostValidation, "updates staged for next reboot");
             return self.save(Some(ev)).await;
         }
+        // Not checkpointed: a resume finds every package final and gets here
+        // again without touching the BMC.
         self.ctx.checkpoint.stage = Stage::Validating;
         self.set_phase(Phase::Verify, "all packages installed");
-        self.save(None).await
+        self.emit(RunState::Running);
+        Ok(())
     }
 
     fn any_in_flight(&self) -> bool {
@@ -684,12 +693,25 @@ impl RunDriver {
     /// A crash between intent and job id: ask the BMC before submitting again.
     async fn resolve_ambiguous(&mut self, i: usize) -> Step<()> {
         let pkg = self.ctx.checkpoint.packages[i].package.clone();
-        self.guard()?;
-        if let Some(job) = self.bmc.find_job(&pkg).await? {
+        // The BMC may be restarting or the host rebooting: wait for an
+        // answer rather than spend an attempt on it.
+        let deadline = Instant::now() + Duration::from_secs(self.policy().timeouts().reboot_secs);
+        let found = loop {
+            self.guard()?;
+            match self.bmc.find_job(&pkg).await {
+                Ok(j) => break j,
+                Err(e) if e.is_transient() && Instant::now() < deadline => {
+                    warn!(error = %e, "cannot ask the BMC for its jobs yet; waiting");
+                    tokio::time::sleep(self.shared.config.ready_poll_interval).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Some(job) = found {
             info!(job = %job.id, "found the job of an interrupted submission");
             self.ctx.checkpoint.packages[i].status = PackageStatus::Submitted { job };
         } else {
-            let inv = self.bmc.inventory().await?;
+            let inv = self.inventory_when_back().await?;
             if installed_version(&inv, &pkg).as_deref() == Some(pkg.target_version.trim()) {
                 self.ctx.checkpoint.packages[i].status = PackageStatus::Installed {
                     version: pkg.target_version.clone(),
@@ -754,7 +776,10 @@ impl RunDriver {
                                 Phase::Install,
                                 format!("{} staged, awaiting reboot", pkg.name),
                             );
-                            return self.save(None).await;
+                            // Written with the reboot intent that follows; a
+                            // resume before it polls the job and sees the same.
+                            self.emit(RunState::Running);
+                            return Ok(());
                         }
                         BmcJobState::New
                         | BmcJobState::Scheduled
@@ -910,9 +935,12 @@ impl RunDriver {
         for (i, job) in awaiting {
             self.ctx.checkpoint.packages[i].status = PackageStatus::Submitted { job };
         }
+        // Not checkpointed: a resume in `Rebooting` finds the jobs no longer
+        // staged, skips the reboot and waits for the host as done here.
         self.ctx.checkpoint.stage = Stage::Installing;
         self.set_phase(Phase::Install, "host back; following staged jobs");
-        self.save(None).await
+        self.emit(RunState::Running);
+        Ok(())
     }
 
     async fn do_reboot(&mut self, probe: &JobHandle) -> Step<()> {
@@ -1135,7 +1163,13 @@ impl RunDriver {
             outcome,
             reason: reason.clone(),
         };
-        if self.save(None).await.is_err() {
+        // Journal the decided outcome before leaving maintenance mode, so a
+        // resume ends the run the same way; a plain success needs no journal.
+        let must_exit = matches!(
+            self.ctx.checkpoint.maintenance,
+            MaintenanceState::EnteredByUs | MaintenanceState::Entering | MaintenanceState::Exiting
+        );
+        if (must_exit || outcome != RunState::Completed) && self.save(None).await.is_err() {
             return;
         }
         if let Err(f) = self.leave_maintenance().await {

@@ -78,6 +78,7 @@ struct FakeJob {
     started: Option<Instant>,
     rollback: bool,
     failed: bool,
+    done: bool,
 }
 
 #[derive(Debug)]
@@ -245,7 +246,7 @@ impl FakeBmc {
                 id,
                 FakeJob {
                     started: None,
-                    version: "COMPLETED".into(),
+                    done: true,
                     ..job
                 },
             );
@@ -388,6 +389,7 @@ impl BmcDriver for FakeBmc {
                 started: if reboot { None } else { Some(Instant::now()) },
                 rollback: false,
                 failed: false,
+                done: false,
             },
         );
         Ok(UpdateStart::Submitted(JobHandle::new(id)))
@@ -412,7 +414,7 @@ impl BmcDriver for FakeBmc {
         let Some(j) = s.jobs.get(&job.id) else {
             return Ok(JobStatus::of(BmcJobState::Missing));
         };
-        let state = if j.version == "COMPLETED" {
+        let state = if j.done {
             BmcJobState::Completed
         } else if j.failed {
             BmcJobState::Failed
@@ -450,7 +452,7 @@ impl BmcDriver for FakeBmc {
         // Staged jobs start when the host goes down; they finish during POST.
         let now = Instant::now();
         for j in s.jobs.values_mut() {
-            if j.started.is_none() && j.version != "COMPLETED" && j.reboot_required && !j.failed {
+            if j.started.is_none() && !j.done && j.reboot_required && !j.failed {
                 j.started = Some(now);
             }
         }
@@ -482,6 +484,7 @@ impl BmcDriver for FakeBmc {
                 started: Some(Instant::now()),
                 rollback: true,
                 failed: false,
+                done: false,
             },
         );
         Ok(Some(JobHandle::new(id)))
