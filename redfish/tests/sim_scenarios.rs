@@ -637,7 +637,9 @@ async fn repository_update_is_followed_to_each_packages_child_job() {
     // find_job both lead to the BIOS child.
     let hb: firmflow_core::model::JobHandle =
         serde_json::from_str(&serde_json::to_string(&hb).unwrap()).unwrap();
-    d.close().await.unwrap();
+    // The iDRAC package just installed restarts the iDRAC, so the logout may
+    // meet a closed connection: that is the restart, not a failure here.
+    let _ = d.close().await;
     let h = &fleet.hosts()[0];
     let c2 = connector(&h.username, &h.password, config("http"), None);
     let d = c2.connect(&host(&h.url, MgmtKind::Idrac)).await.unwrap();
