@@ -642,7 +642,8 @@ async fn repository_update_is_followed_to_each_packages_child_job() {
     let _ = d.close().await;
     let h = &fleet.hosts()[0];
     let c2 = connector(&h.username, &h.password, config("http"), None);
-    let d = c2.connect(&host(&h.url, MgmtKind::Idrac)).await.unwrap();
+    let target = host(&h.url, MgmtKind::Idrac);
+    let d = retry(|| c2.connect(&target)).await;
     drop(c);
     assert_eq!(
         retry(|| d.poll_job(&hb)).await.state,
@@ -653,7 +654,7 @@ async fn repository_update_is_followed_to_each_packages_child_job() {
         retry(|| d.poll_job(&found)).await.state,
         BmcJobState::AwaitingReboot
     );
-    d.reset(ResetKind::ForceRestart).await.unwrap();
+    retry(|| d.reset(ResetKind::ForceRestart)).await;
     let st = loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
         match d.poll_job(&hb).await {
