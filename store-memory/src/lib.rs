@@ -951,7 +951,7 @@ fn release_locked(s: &mut State, id: RunId, ctx: Option<RunCtx>, now: DateTime<U
         && let Err(e) = s.store_ctx(id, &c)
     {
         // Keep the previous checkpoint rather than lose the release.
-        tracing_free_warn(&e);
+        tracing::warn!(run = %id, error = %e, "released without the new checkpoint");
     }
     let Some(r) = s.runs.get_mut(&id) else { return };
     let owner = r.lease_owner.take();
@@ -964,10 +964,6 @@ fn release_locked(s: &mut State, id: RunId, ctx: Option<RunCtx>, now: DateTime<U
             .details(serde_json::json!({"from": "running", "to": "retrying", "worker": owner, "epoch": epoch})),
         now,
     );
-}
-
-fn tracing_free_warn(e: &Error) {
-    eprintln!("firmflow-store-memory: {e}");
 }
 
 #[async_trait]
