@@ -31,6 +31,9 @@ pub struct HostScript {
     pub never_back: bool,
     /// Ignore graceful restarts (OS hangs); only forced ones work.
     pub ignore_graceful: bool,
+    /// Whether the BMC lists its jobs (a generic Redfish service without a
+    /// TaskService does not: `job_ids` is `None`, `find_job` cannot tell).
+    pub job_listing: bool,
 }
 
 impl Default for HostScript {
@@ -61,12 +64,15 @@ impl Default for HostScript {
             wrong_version_after_install: None,
             never_back: false,
             ignore_graceful: false,
+            job_listing: true,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 struct FakeJob {
+    /// Order of creation (job ids grow with it).
+    seq: u64,
     component: String,
     version: String,
     reboot_required: bool,
@@ -89,6 +95,7 @@ struct HostState {
     submits: Vec<(String, String)>,
     installs: Vec<(String, String)>,
     resets: Vec<ResetKind>,
+    rollbacks: Vec<(String, String)>,
     submit_failures_left: u32,
     calls: u64,
 }
@@ -126,6 +133,7 @@ impl FakeFleet {
                 submits: Vec::new(),
                 installs: Vec::new(),
                 resets: Vec::new(),
+                rollbacks: Vec::new(),
                 submit_failures_left,
                 calls: 0,
             })),
@@ -155,6 +163,35 @@ impl FakeFleet {
         self.host(fqdn)
             .map(|h| lock(&h).resets.clone())
             .unwrap_or_default()
+    }
+
+    /// Rollbacks (component, version rolled back to) asked of a host.
+    pub fn rollbacks(&self, fqdn: &str) -> Vec<(String, String)> {
+        self.host(fqdn)
+            .map(|h| lock(&h).rollbacks.clone())
+            .unwrap_or_default()
+    }
+
+    /// Puts a finished job on a host's queue, as an earlier campaign (or
+    /// another tool) leaves behind: `completed` or failed, for `component`.
+    /// A run must never adopt it as its own.
+    pub fn add_old_job(&self, fqdn: &str, component: &str, version: &str, completed: bool) {
+        if let Some(h) = self.host(fqdn) {
+            let seq = self.next_job.fetch_add(1, Ordering::SeqCst) + 1;
+            lock(&h).jobs.insert(
+                format!("JID_{seq:012}"),
+                FakeJob {
+                    seq,
+                    component: component.to_string(),
+                    version: version.to_string(),
+                    reboot_required: false,
+                    started: None,
+                    rollback: false,
+                    failed: !completed,
+                    done: completed,
+                },
+            );
+        }
     }
 
     /// Installed version of a component.
@@ -371,14 +408,13 @@ impl BmcDriver for FakeBmc {
             )
             .with_message_id("IDRAC.2.8.RED014"));
         }
-        let id = format!(
-            "JID_{:012}",
-            self.next_job.fetch_add(1, Ordering::SeqCst) + 1
-        );
+        let seq = self.next_job.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = format!("JID_{seq:012}");
         let reboot = package.reboot_required && package.kind != ComponentKind::Bmc;
         s.jobs.insert(
             id.clone(),
             FakeJob {
+                seq,
                 component: package.component_id.clone(),
                 version: package.target_version.clone(),
                 reboot_required: reboot,
@@ -391,16 +427,43 @@ impl BmcDriver for FakeBmc {
         Ok(UpdateStart::Submitted(JobHandle::new(id)))
     }
 
-    async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, Error> {
+    async fn job_ids(&self) -> Result<Option<Vec<String>>, Error> {
         let mut s = lock(&self.state);
         self.tick(&mut s);
         self.down(&s)?;
-        Ok(s.jobs
+        if !s.script.job_listing {
+            return Ok(None);
+        }
+        Ok(Some(s.jobs.keys().cloned().collect()))
+    }
+
+    /// Matches like the real drivers do: by the component a job names (a
+    /// real job does not say which version it installs; a rollback job names
+    /// its component too), never a job listed before the intent; an
+    /// unfinished one first, else the newest.
+    async fn find_job(&self, query: &JobQuery<'_>) -> Result<JobSearch, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        if !s.script.job_listing {
+            return Ok(JobSearch::Unknowable {
+                reason: "the BMC has no task service to list jobs".into(),
+            });
+        }
+        let Some(known) = query.known_jobs else {
+            return Ok(JobSearch::Unknowable {
+                reason: "the intent recorded no job baseline".into(),
+            });
+        };
+        let best = s
+            .jobs
             .iter()
-            .find(|(_, j)| {
-                j.component == package.component_id && j.version == package.target_version
-            })
-            .map(|(id, _)| JobHandle::new(id.clone())))
+            .filter(|(id, j)| !known.contains(id) && j.component == query.package.component_id)
+            .max_by_key(|(_, j)| (!(j.done || j.failed), j.seq));
+        Ok(match best {
+            Some((id, _)) => JobSearch::Found(JobHandle::new(id.clone())),
+            None => JobSearch::NotFound,
+        })
     }
 
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, Error> {
@@ -467,13 +530,13 @@ impl BmcDriver for FakeBmc {
                 "no previous image",
             ));
         };
-        let id = format!(
-            "JID_{:012}",
-            self.next_job.fetch_add(1, Ordering::SeqCst) + 1
-        );
+        let seq = self.next_job.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = format!("JID_{seq:012}");
+        s.rollbacks.push((cid.clone(), prev.clone()));
         s.jobs.insert(
             id.clone(),
             FakeJob {
+                seq,
                 component: cid,
                 version: prev,
                 reboot_required: false,
