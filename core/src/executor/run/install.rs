@@ -330,12 +330,12 @@ impl RunDriver {
                             warn!(job = %job.id, "job completed with errors, but the target version is installed");
                             return self.verify_installed(i, &pkg).await;
                         }
-                        return Err(job_failed(&pkg, &job, &st));
+                        return self.job_ended_badly(i, &pkg, &job, &st).await;
                     }
                     BmcJobState::Failed
                     | BmcJobState::UserIntervention
                     | BmcJobState::Cancelled => {
-                        return Err(job_failed(&pkg, &job, &st));
+                        return self.job_ended_badly(i, &pkg, &job, &st).await;
                     }
                     BmcJobState::Missing => {
                         let inv = self.inventory_when_back().await?;
@@ -406,6 +406,28 @@ impl RunDriver {
             tokio::time::sleep(delay).await;
             delay = (delay.mul_f64(1.5)).min(self.shared.config.job_poll_max);
         }
+    }
+
+    /// A job that ended without installing: journaled as failed (it is no
+    /// longer in flight), then the run fails.
+    async fn job_ended_badly(
+        &mut self,
+        i: usize,
+        pkg: &Package,
+        job: &JobHandle,
+        st: &bmc::JobStatus,
+    ) -> Step<()> {
+        let flow = job_failed(pkg, job, st);
+        if let Flow::Failed { message, .. } = &flow {
+            self.set_status(
+                i,
+                PackageStatus::Failed {
+                    reason: message.clone(),
+                },
+            );
+        }
+        self.save(None).await?;
+        Err(flow)
     }
 
     /// Success only after reading the inventory back.

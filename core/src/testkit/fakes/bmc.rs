@@ -105,6 +105,7 @@ struct HostState {
 pub struct FakeFleet {
     hosts: Arc<Mutex<HashMap<String, Arc<Mutex<HostState>>>>>,
     next_job: Arc<AtomicU64>,
+    unreachable: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl FakeFleet {
@@ -194,6 +195,16 @@ impl FakeFleet {
         }
     }
 
+    /// Makes `connect` to a host fail (BMC unreachable) or work again.
+    pub fn set_unreachable(&self, fqdn: &str, unreachable: bool) {
+        let mut u = lock(&self.unreachable);
+        if unreachable {
+            u.insert(fqdn.to_string());
+        } else {
+            u.remove(fqdn);
+        }
+    }
+
     /// Installed version of a component.
     pub fn version(&self, fqdn: &str, component: &str) -> Option<String> {
         self.host(fqdn)
@@ -209,6 +220,13 @@ impl FakeFleet {
 #[async_trait]
 impl BmcConnector for FakeFleet {
     async fn connect(&self, host: &Host) -> Result<Arc<dyn BmcDriver>, Error> {
+        if lock(&self.unreachable).contains(&host.fqdn) {
+            return Err(Error::new(
+                &host.fqdn,
+                ErrorKind::Unreachable,
+                "connection timed out",
+            ));
+        }
         let state = self
             .host(&host.fqdn)
             .ok_or_else(|| Error::new(&host.fqdn, ErrorKind::Unreachable, "no such fake host"))?;
@@ -533,14 +551,16 @@ impl BmcDriver for FakeBmc {
         let seq = self.next_job.fetch_add(1, Ordering::SeqCst) + 1;
         let id = format!("JID_{seq:012}");
         s.rollbacks.push((cid.clone(), prev.clone()));
+        // Like a real iDRAC: a host component's rollback applies at reboot.
+        let reboot = component.kind != ComponentKind::Bmc;
         s.jobs.insert(
             id.clone(),
             FakeJob {
                 seq,
                 component: cid,
                 version: prev,
-                reboot_required: false,
-                started: Some(Instant::now()),
+                reboot_required: reboot,
+                started: if reboot { None } else { Some(Instant::now()) },
                 rollback: true,
                 failed: false,
                 done: false,
