@@ -6,8 +6,8 @@ pub mod retry;
 pub mod validate;
 
 pub use admission::{
-    AdmissionDecision, AdmissionPolicy, AdmissionSnapshot, Candidate, ClusterView, Deferral,
-    PlanView, RunCounts, StandardAdmission,
+    AdmissionDecision, AdmissionPolicy, AdmissionSnapshot, CLEANUP_RESUMES, Candidate, ClusterView,
+    Deferral, PlanView, RunCounts, StandardAdmission,
 };
 pub use retry::RetryPolicy;
 pub use validate::{InvalidPlan, Problem, ValidationContext, validate_plan};

@@ -66,6 +66,8 @@ cases!(
     window_gates_admission,
     retry_waits_for_run_at_and_counts_attempts,
     cancel_pending_and_running,
+    cancel_of_a_run_holding_maintenance_mode_leaves_it_to_a_worker,
+    resume_cap_with_cleanup_pending_hands_out_then_parks,
     events_are_ordered_and_complete,
     job_queue_claim_retry_backoff_max_attempts,
     job_lock_expiry_is_reclaimed,
@@ -777,6 +779,115 @@ async fn cancel_pending_and_running<S: Store>(s: &S, _c: &ManualClock) {
         s.request_cancel(c.run.id).await.expect("cancel"),
         CancelOutcome::AlreadyFinal
     );
+}
+
+fn ctx_in_maintenance() -> RunCtx {
+    let mut c = ctx_msg("in maintenance mode");
+    c.checkpoint.maintenance = MaintenanceState::EnteredByUs;
+    c
+}
+
+/// The cleanup rule: a cancel (plan cancel, budget halt) of a run that is not
+/// running but whose ctx holds maintenance mode does not finalise it: it is
+/// marked, made due, counted as cleanup, keeps its plan active whatever the
+/// plan's status, and is handed to a worker that sees the cancel.
+async fn cancel_of_a_run_holding_maintenance_mode_leaves_it_to_a_worker<S: Store>(
+    s: &S,
+    clock: &ManualClock,
+) {
+    let a = host(s, "a", None).await;
+    let p = running_plan(s, plan_for(&[(&a, 0)], 1, 0)).await;
+    let c = claim(s, &worker("w1"), p.id, 1).await.remove(0);
+    let mut t = Transition::to(RunState::Retrying, ctx_in_maintenance());
+    t.retry_at = Some(clock.now() + chrono::Duration::hours(1));
+    assert!(s.transition(&c.lease, t).await.expect("retry").applied());
+    assert_eq!(
+        s.request_cancel(c.run.id).await.expect("cancel"),
+        CancelOutcome::Requested
+    );
+    let r = s.get_run(c.run.id).await.expect("run");
+    assert_eq!(r.state, RunState::Retrying, "not finalised by the store");
+    assert!(r.cancel_requested);
+    assert!(r.run_at <= clock.now(), "due now, not at its retry time");
+    assert_eq!(s.run_counts(p.id).await.expect("counts").cleanup, 1);
+    // The plan is cancelled: it must still be active until the run is cleaned.
+    assert!(
+        s.set_plan_status(p.id, PlanStatus::Running, PlanStatus::Cancelled, None, None)
+            .await
+            .expect("cancel plan")
+    );
+    assert!(
+        s.active_plans()
+            .await
+            .expect("active")
+            .iter()
+            .any(|x| x.id == p.id),
+        "a plan with a run to clean up stays active"
+    );
+    let got = claim(s, &worker("w2"), p.id, 1).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "handed to a worker despite the cancelled plan"
+    );
+    assert!(got[0].run.cancel_requested);
+    assert_eq!(
+        got[0].run.ctx.checkpoint.maintenance,
+        MaintenanceState::EnteredByUs
+    );
+    assert_eq!(s.run_counts(p.id).await.expect("counts").cleanup, 0);
+    finish(s, &got[0], RunState::Cancelled).await;
+    // A run with nothing to clean is still cancelled at once.
+    let b = host(s, "b", None).await;
+    let p2 = running_plan(s, plan_for(&[(&b, 0)], 1, 0)).await;
+    let r2 = s.list_runs(p2.id).await.expect("runs").remove(0);
+    assert_eq!(
+        s.request_cancel(r2.id).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+}
+
+/// A takeover past the resume cap whose ctx holds maintenance mode is still
+/// handed out (to clean up and end failed); past the cap and
+/// `CLEANUP_RESUMES` more, it is parked `needs_attention`, not failed.
+async fn resume_cap_with_cleanup_pending_hands_out_then_parks<S: Store>(
+    s: &S,
+    clock: &ManualClock,
+) {
+    let a = host(s, "a", None).await;
+    let mut np = plan_for(&[(&a, 0)], 1, 0);
+    np.policy.max_resumes = Some(1);
+    let p = running_plan(s, np).await;
+    let c = claim(s, &worker("w0"), p.id, 1).await.remove(0);
+    assert!(
+        s.transition(&c.lease, Transition::checkpoint(ctx_in_maintenance()))
+            .await
+            .expect("cp")
+            .applied()
+    );
+    let extra = crate::policy::CLEANUP_RESUMES;
+    for i in 1..=(1 + extra) {
+        clock.advance(TTL + DELAY + Duration::from_secs(1));
+        let got = claim(s, &worker(&format!("w{i}")), p.id, 1).await;
+        assert_eq!(got.len(), 1, "takeover {i} handed out to clean up");
+        assert_eq!(got[0].run.resumes, i);
+    }
+    clock.advance(TTL + DELAY + Duration::from_secs(1));
+    assert!(claim(s, &worker("w9"), p.id, 1).await.is_empty());
+    let r = s.get_run(c.run.id).await.expect("run");
+    assert_eq!(r.state, RunState::NeedsAttention);
+    assert!(r.lease_owner.is_none());
+    assert!(r.completed_at.is_some());
+    assert_eq!(s.run_counts(p.id).await.expect("counts").needs_attention, 1);
+    let ev = s
+        .list_events(&EventFilter {
+            run_id: Some(c.run.id),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert!(ev.iter().any(|e| e.event.severity == Severity::Critical
+        && e.event.details.get("to").and_then(|v| v.as_str()) == Some("needs_attention")));
 }
 
 async fn events_are_ordered_and_complete<S: Store>(s: &S, _c: &ManualClock) {
