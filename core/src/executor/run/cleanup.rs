@@ -201,10 +201,7 @@ impl RunDriver {
         self.emit(RunState::Running);
         let n = self.ctx.checkpoint.packages.len();
         for i in 0..n {
-            loop {
-                let Some(p) = self.ctx.checkpoint.packages.get(i).cloned() else {
-                    break;
-                };
+            while let Some(p) = self.ctx.checkpoint.packages.get(i).cloned() {
                 match p.status.clone() {
                     PackageStatus::RollbackSubmitting { intent } => {
                         self.resolve_rollback_intent(i, &p, intent).await?

@@ -17,16 +17,13 @@ impl RunDriver {
     pub(super) async fn install_all(&mut self) -> Step<()> {
         let n = self.ctx.checkpoint.packages.len();
         for i in 0..n {
-            loop {
-                let Some(status) = self
-                    .ctx
-                    .checkpoint
-                    .packages
-                    .get(i)
-                    .map(|p| p.status.clone())
-                else {
-                    break;
-                };
+            while let Some(status) = self
+                .ctx
+                .checkpoint
+                .packages
+                .get(i)
+                .map(|p| p.status.clone())
+            {
                 match status {
                     PackageStatus::Pending => {
                         // No install of ours is in flight: a safe point.
