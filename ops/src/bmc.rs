@@ -207,7 +207,7 @@ impl BmcSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let mut problems = Vec::new();
         if let Some(c) = &self.credential
-            && let Err(e) = firmflow_credentials::Reference::parse(c)
+            && let Err(e) = check_reference(c)
         {
             problems.push(format!("credential: {e}"));
         }
@@ -260,6 +260,25 @@ impl BmcSettings {
             cfg.timeouts.connect = Duration::from_secs(s);
         }
         Ok(cfg)
+    }
+}
+
+/// Checks a credential reference: `env:`, `file:` and `vault:` fully;
+/// another `scheme:` is left to the provider an embedding program
+/// registered for it.
+pub fn check_reference(reference: &str) -> Result<(), firmflow_credentials::Error> {
+    match reference.split_once(':') {
+        Some((scheme, rest))
+            if !matches!(scheme, "env" | "file" | "vault")
+                && !scheme.is_empty()
+                && !rest.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+        {
+            Ok(())
+        }
+        _ => firmflow_credentials::Reference::parse(reference).map(|_| ()),
     }
 }
 
@@ -323,6 +342,13 @@ impl ConnectorDeps {
             hosts: None,
             on_insecure: None,
         }
+    }
+
+    /// Uses a whole store (`Arc<dyn Store>`) as session cache and credential directory.
+    pub fn with_dyn_store(mut self, store: Arc<dyn firmflow_core::store::Store>) -> Self {
+        self.sessions = Some(store.clone());
+        self.hosts = Some(store);
+        self
     }
 
     /// Uses `store` as session cache and credential directory.
