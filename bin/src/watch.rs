@@ -105,8 +105,8 @@ impl Bars {
             retries += r.attempts;
             if r.state.is_final() {
                 finished += 1;
-                if !self.done.contains_key(&r.host_id) {
-                    self.done.insert(r.host_id, r.state);
+                if let std::collections::btree_map::Entry::Vacant(v) = self.done.entry(r.host_id) {
+                    v.insert(r.state);
                     if let Some(b) = self.per_host.remove(&r.host_id) {
                         b.finish_and_clear();
                         self.multi.remove(&b);

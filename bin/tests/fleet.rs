@@ -5,7 +5,7 @@
 //! counters: every component flashed exactly once, also across a SIGKILL.
 
 use firmflow_cli::sim_cmd::{Lab, write_lab};
-use firmflow_sim::{Fleet, Flavor};
+use firmflow_sim::{Flavor, Fleet};
 use sqlx::Executor as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -73,7 +73,11 @@ impl World {
         let mut v = Vec::new();
         for h in self.fleet.hosts() {
             for cid in ["159", "25227"] {
-                v.push((h.name.clone(), cid.into(), self.fleet.install_count(&h.name, cid)));
+                v.push((
+                    h.name.clone(),
+                    cid.into(),
+                    self.fleet.install_count(&h.name, cid),
+                ));
             }
         }
         v
@@ -126,7 +130,9 @@ async fn admin(sql: String) {
         .connect(&admin_url())
         .await
         .expect("PostgreSQL at 127.0.0.1:5432 (scripts/test.sh starts it)");
-    pool.execute(sqlx::AssertSqlSafe(sql)).await.expect("admin sql");
+    pool.execute(sqlx::AssertSqlSafe(sql))
+        .await
+        .expect("admin sql");
     pool.close().await;
 }
 
@@ -147,7 +153,11 @@ impl Db {
         u.to_string()
     }
     async fn drop_db(self) {
-        admin(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+        admin(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .await;
     }
 }
 
@@ -171,17 +181,28 @@ async fn walk_through_on_postgres_updates_every_host_once() {
     let o = w.run(u, &["hosts", "import", &hosts]).await;
     assert_eq!(o.code, 0, "{o}");
     assert!(o.stdout.contains("6 added"), "{o}");
-    let o = w.run(u, &["hosts", "list", "--filter", "cluster=domain-c8"]).await;
+    let o = w
+        .run(u, &["hosts", "list", "--filter", "cluster=domain-c8"])
+        .await;
     assert_eq!(o.stdout.matches(".lab").count(), 3, "{o}");
 
     let o = w.run(u, &["inventory"]).await;
     assert_eq!(o.code, 0, "{o}");
-    assert!(o.stdout.contains("6 of 6 BMCs read; inventory stored"), "{o}");
+    assert!(
+        o.stdout.contains("6 of 6 BMCs read; inventory stored"),
+        "{o}"
+    );
     let o = w.run(u, &["hosts", "show", "esx01.lab"]).await;
-    assert!(o.stdout.contains("BIOS"), "the stored inventory is shown: {o}");
+    assert!(
+        o.stdout.contains("BIOS"),
+        "the stored inventory is shown: {o}"
+    );
 
     let o = w
-        .run(u, &["compliance", "--catalog", &w.lab.catalog_url, "--json"])
+        .run(
+            u,
+            &["compliance", "--catalog", &w.lab.catalog_url, "--json"],
+        )
         .await;
     assert_eq!(o.code, 0, "{o}");
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
@@ -265,7 +286,10 @@ async fn run_killed_with_sigkill_resumes_without_flashing_twice() {
     child.kill().expect("SIGKILL"); // std's kill is SIGKILL on unix
     let _ = child.wait();
     let at_kill = w.total_flashes();
-    assert!(at_kill < 12, "killed mid-campaign ({at_kill} of 12 flashes)");
+    assert!(
+        at_kill < 12,
+        "killed mid-campaign ({at_kill} of 12 flashes)"
+    );
 
     let o = w.run(Some(&url), &args).await;
     assert_eq!(o.code, 0, "{o}");
@@ -291,7 +315,9 @@ async fn embedded_run_needs_yes_and_then_updates_the_fleet() {
     let o = w.run(None, &["run", &plan, "--hosts", &hosts]).await;
     assert_eq!(o.code, 3, "{o}");
     assert!(o.stderr.contains("--yes"), "{o}");
-    let o = w.run(None, &["run", &plan, "--hosts", &hosts, "--yes"]).await;
+    let o = w
+        .run(None, &["run", &plan, "--hosts", &hosts, "--yes"])
+        .await;
     assert_eq!(o.code, 0, "{o}");
     assert!(o.stdout.contains("4 completed"), "{o}");
     assert_eq!(w.total_flashes(), 8);
@@ -331,7 +357,10 @@ async fn bad_hosts_rows_are_all_named_and_nothing_is_imported() {
     ] {
         assert!(o.stderr.contains(want), "{want:?} missing:\n{o}");
     }
-    assert!(!o.stderr.contains("hunter2") && !o.stdout.contains("hunter2"), "{o}");
+    assert!(
+        !o.stderr.contains("hunter2") && !o.stdout.contains("hunter2"),
+        "{o}"
+    );
     assert!(!o.stderr.contains("panicked"), "{o}");
     let o = w.run(Some(&url), &["hosts", "list"]).await;
     assert!(o.stdout.contains("no hosts"), "nothing half-imported: {o}");
@@ -401,12 +430,21 @@ async fn wrong_password_is_a_clear_error_and_never_printed() {
         "says the login was refused: {o}"
     );
     assert!(o.stdout.contains("esx01.lab"), "names the host: {o}");
-    assert!(!o.stdout.contains(secret) && !o.stderr.contains(secret), "{o}");
+    assert!(
+        !o.stdout.contains(secret) && !o.stderr.contains(secret),
+        "{o}"
+    );
     // --password-env names a variable, never a value; an unset one is exit 2.
     let o = w
         .run(
             None,
-            &["inventory", "--hosts-file", &hosts, "--password-env", "FFTEST_UNSET_VAR"],
+            &[
+                "inventory",
+                "--hosts-file",
+                &hosts,
+                "--password-env",
+                "FFTEST_UNSET_VAR",
+            ],
         )
         .await;
     assert_eq!(o.code, 2, "{o}");
@@ -461,7 +499,13 @@ fn sim_command_serves_the_lab_until_stopped() {
         }
     }
     assert!(seen.contains("serving 2 simulated iDRACs"), "{seen}");
-    for f in ["hosts.csv", "firmflow.toml", "plan.toml", "fleet-ca.pem", "idrac.toml"] {
+    for f in [
+        "hosts.csv",
+        "firmflow.toml",
+        "plan.toml",
+        "fleet-ca.pem",
+        "idrac.toml",
+    ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
     #[cfg(unix)]
