@@ -323,6 +323,8 @@ pub fn dry_run(input: &DryRunInput<'_>) -> DryRun {
                     run_at: input.start,
                     state: RunState::Pending,
                     resumes: 0,
+                    cleanup: false,
+                    dirty: false,
                 }
             })
             .collect();

@@ -7,6 +7,7 @@
 
 use crate::model::{ComponentKind, Host, JobHandle, Package};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -301,6 +302,67 @@ pub struct UpdateOptions {
     pub apply: ApplyTime,
     /// Reinstall even when the version is the same.
     pub force: bool,
+    /// Every job id the BMC listed before this run's first submission. A
+    /// driver that would follow a job already on the BMC instead of creating
+    /// one (a repository job covering several packages) never follows one
+    /// of these: they belong to someone else, or to an earlier run.
+    #[serde(default)]
+    pub known_jobs: Vec<String>,
+}
+
+/// What [`BmcDriver::find_job`] looks for after a crash between an intent
+/// ("submitting") and the job id it would have recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct JobQuery<'a> {
+    /// The package the intent was for.
+    pub package: &'a Package,
+    /// When the intent was journaled (firmflow's clock; BMC clocks drift,
+    /// so drivers prefer `known_jobs` to comparing times).
+    pub since: DateTime<Utc>,
+    /// Every job id the BMC listed just before the intent. A job among them
+    /// existed before the intent and is never ours. `None`: the BMC could
+    /// not list its jobs when the intent was written.
+    pub known_jobs: Option<&'a [String]>,
+}
+
+impl JobSearch {
+    /// The job found, if one was.
+    pub fn into_job(self) -> Option<JobHandle> {
+        match self {
+            JobSearch::Found(j) => Some(j),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> JobQuery<'a> {
+    /// A query for jobs of `package` created after an intent at `since`
+    /// that saw the BMC's jobs `known_jobs`.
+    pub fn new(package: &'a Package, since: DateTime<Utc>, known_jobs: &'a [String]) -> Self {
+        Self {
+            package,
+            since,
+            known_jobs: Some(known_jobs),
+        }
+    }
+}
+
+/// What a search for the job of an interrupted submission found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum JobSearch {
+    /// A job created after the intent for this package: provably ours.
+    Found(JobHandle),
+    /// The BMC lists its jobs and none created after the intent is for this
+    /// package: the submission never reached it.
+    NotFound,
+    /// The BMC cannot tell (it has no job listing, or the intent recorded no
+    /// baseline to tell new jobs from old ones). The caller must decide from
+    /// other evidence and never resubmit on this answer alone.
+    Unknowable {
+        /// Why, for the operator.
+        reason: String,
+    },
 }
 
 /// The result of submitting an update.
@@ -417,9 +479,15 @@ pub trait BmcDriver: Send + Sync {
         package: &Package,
         options: &UpdateOptions,
     ) -> Result<UpdateStart, Error>;
-    /// Look for an unfinished or recent job for `package` in the BMC's queue:
-    /// used after a crash between "submitting" and "submitted".
-    async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, Error>;
+    /// Every job id in the BMC's queue now, journaled with an intent so that a
+    /// later [`find_job`](Self::find_job) can tell the jobs created after it.
+    /// `Ok(None)` when this BMC has no job listing.
+    async fn job_ids(&self) -> Result<Option<Vec<String>>, Error>;
+    /// Looks for the job of an interrupted submission: a job for
+    /// `query.package` that is not among `query.known_jobs`. Never returns a
+    /// job that existed before the intent; returns a finished job only when
+    /// it is provably ours (created after the intent, naming the package).
+    async fn find_job(&self, query: &JobQuery<'_>) -> Result<JobSearch, Error>;
     /// Poll a job.
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, Error>;
     /// Reset or power action on the host.

@@ -90,6 +90,7 @@ async fn main() {
         let opts = UpdateOptions {
             apply: ApplyTime::Immediate,
             force: false,
+            known_jobs: Vec::new(),
         };
         let UpdateStart::Submitted(job) = d.start_update(&p, &opts).await.unwrap() else {
             panic!("no-op")

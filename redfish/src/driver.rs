@@ -18,8 +18,9 @@ use crate::state;
 use crate::transport::RequestCounts;
 use async_trait::async_trait;
 use firmflow_core::bmc::{
-    self, BmcDriver, BmcJobState, ErrorKind, FirmwareComponent, Health, Inventory, JobStatus,
-    PciIds, PowerState, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
+    self, BmcDriver, BmcJobState, ErrorKind, FirmwareComponent, Health, Inventory, JobQuery,
+    JobSearch, JobStatus, PciIds, PowerState, Readiness, ResetKind, SystemInfo, UpdateOptions,
+    UpdateStart,
 };
 use firmflow_core::model::{ComponentKind, JobHandle, Package, PackageSource};
 use nv_redfish::schema::software_inventory::SoftwareInventory;
@@ -827,17 +828,23 @@ impl RedfishDriver {
     /// that a second package of the same catalog is never submitted again
     /// (a second repository job would flash the staged ones twice).
     /// `recover`: after a crash, any child of ours counts, even a failed one.
+    /// Jobs in `known` (listed before this run's intent) are never followed.
     async fn locate_repository_job(
         &self,
         s: &Services,
         package: &Package,
         recover: bool,
+        known: &[String],
     ) -> Result<Option<RepoHandle>, bmc::Error> {
         if !self.dell() {
             return Ok(None);
         }
         let queue = self.dell_queue(s).await?;
-        let Some(repo) = queue.iter().rev().find(|d| is_repository_job(d)) else {
+        let Some(repo) = queue
+            .iter()
+            .rev()
+            .find(|d| is_repository_job(d) && !known.iter().any(|k| k == job_id(d)))
+        else {
             return Ok(None);
         };
         let rid = job_id(repo).to_string();
@@ -1341,7 +1348,11 @@ impl BmcDriver for RedfishDriver {
     ) -> Result<UpdateStart, bmc::Error> {
         let s = self.services().await?;
         let repository = matches!(package.source, PackageSource::Repository { .. });
-        if repository && let Some(h) = self.locate_repository_job(&s, package, false).await? {
+        if repository
+            && let Some(h) = self
+                .locate_repository_job(&s, package, false, &options.known_jobs)
+                .await?
+        {
             // One repository job installs every applicable package of the
             // catalog: follow it for this package instead of starting another.
             tracing::info!(host = %self.host(), component = %package.component_id, repo = %h.repo, child = ?h.child, "package covered by a repository job already on the BMC");
@@ -1377,20 +1388,53 @@ impl BmcDriver for RedfishDriver {
         }
     }
 
-    async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, bmc::Error> {
+    async fn job_ids(&self) -> Result<Option<Vec<String>>, bmc::Error> {
+        let s = self.services().await?;
+        let coll = match (self.dell(), &s.dell_jobs, &s.tasks) {
+            (true, Some(j), _) => j.clone(),
+            (_, _, Some(t)) => t.clone(),
+            _ => return Ok(None),
+        };
+        let doc = self.client.get(&coll).await?;
+        Ok(Some(
+            members(&doc)
+                .into_iter()
+                .filter_map(|m| {
+                    m.get("Id")
+                        .and_then(Value::as_str)
+                        .or_else(|| m.get("@odata.id").and_then(Value::as_str).map(last_segment))
+                        .map(str::to_owned)
+                })
+                .collect(),
+        ))
+    }
+
+    async fn find_job(&self, query: &JobQuery<'_>) -> Result<JobSearch, bmc::Error> {
+        let package = query.package;
+        let Some(known) = query.known_jobs else {
+            return Ok(JobSearch::Unknowable {
+                reason: "the intent recorded no job baseline".into(),
+            });
+        };
         let s = self.services().await?;
         if let PackageSource::Repository { .. } = &package.source
             && self.dell()
         {
-            return Ok(self
-                .locate_repository_job(&s, package, true)
-                .await?
-                .map(|h| h.to_job()));
+            return Ok(
+                match self.locate_repository_job(&s, package, true, known).await? {
+                    Some(h) => JobSearch::Found(h.to_job()),
+                    None => JobSearch::NotFound,
+                },
+            );
         }
         let (coll, kind) = match (self.dell(), &s.dell_jobs, &s.tasks) {
             (true, Some(j), _) => (j.clone(), DocKind::DellJob),
             (_, _, Some(t)) => (t.clone(), DocKind::Task),
-            _ => return Ok(None),
+            _ => {
+                return Ok(JobSearch::Unknowable {
+                    reason: "the BMC has no task service to list jobs".into(),
+                });
+            }
         };
         let doc = if s.expand {
             self.client.get_expanded(&coll).await?
@@ -1427,7 +1471,7 @@ impl BmcDriver for RedfishDriver {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            if id.is_empty() {
+            if id.is_empty() || known.contains(&id) {
                 continue;
             }
             let loc = d
@@ -1439,10 +1483,13 @@ impl BmcDriver for RedfishDriver {
         }
         // An unfinished job first; among equals the newest (JIDs grow with time).
         candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        Ok(candidates.into_iter().next().map(|(_, id, loc)| JobHandle {
-            id,
-            location: Some(loc),
-        }))
+        Ok(match candidates.into_iter().next() {
+            Some((_, id, loc)) => JobSearch::Found(JobHandle {
+                id,
+                location: Some(loc),
+            }),
+            None => JobSearch::NotFound,
+        })
     }
 
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, bmc::Error> {
@@ -1523,6 +1570,7 @@ impl BmcDriver for RedfishDriver {
         let opts = UpdateOptions {
             apply: bmc::ApplyTime::Immediate,
             force: true,
+            known_jobs: Vec::new(),
         };
         let reply = self.simple_update(&s, &uri, &opts).await?;
         if reply.location.is_none() && reply.body.as_ref().and_then(|b| b.get("Id")).is_none() {

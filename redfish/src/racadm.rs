@@ -13,8 +13,8 @@ use crate::error::{Outcome, classify_message_id, message_suffix};
 use crate::state::{dell_job_state, percent};
 use async_trait::async_trait;
 use firmflow_core::bmc::{
-    self, BmcDriver, ErrorKind, FirmwareComponent, Health, Inventory, JobStatus, PowerState,
-    Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
+    self, BmcDriver, ErrorKind, FirmwareComponent, Health, Inventory, JobQuery, JobSearch,
+    JobStatus, PowerState, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
 };
 use firmflow_core::credentials::Credential;
 use firmflow_core::model::{ComponentKind, JobHandle, Package, PackageSource};
@@ -426,12 +426,24 @@ impl BmcDriver for RacadmDriver {
         }
     }
 
-    async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, bmc::Error> {
+    async fn job_ids(&self) -> Result<Option<Vec<String>>, bmc::Error> {
+        let jobs = parse_jobqueue(&self.run(&["jobqueue", "view"]).await?);
+        Ok(Some(jobs.into_iter().map(|j| j.id).collect()))
+    }
+
+    async fn find_job(&self, query: &JobQuery<'_>) -> Result<JobSearch, bmc::Error> {
+        let package = query.package;
+        let Some(known) = query.known_jobs else {
+            return Ok(JobSearch::Unknowable {
+                reason: "the intent recorded no job baseline".into(),
+            });
+        };
         let jobs = parse_jobqueue(&self.run(&["jobqueue", "view"]).await?);
         let want = package.name.to_ascii_lowercase();
         let repo = matches!(package.source, PackageSource::Repository { .. });
         let mut hits: Vec<&RacadmJob> = jobs
             .iter()
+            .filter(|j| !known.contains(&j.id))
             .filter(|j| {
                 let n = j.name.to_ascii_lowercase();
                 if repo {
@@ -456,7 +468,10 @@ impl BmcDriver for RacadmDriver {
                 .cmp(&b.status().state.is_final())
                 .then(b.id.cmp(&a.id))
         });
-        Ok(hits.first().map(|j| JobHandle::new(j.id.clone())))
+        Ok(match hits.first() {
+            Some(j) => JobSearch::Found(JobHandle::new(j.id.clone())),
+            None => JobSearch::NotFound,
+        })
     }
 
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, bmc::Error> {

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use firmflow_core::bmc::{
-    ApplyTime, BmcConnector, BmcDriver, BmcJobState, ErrorKind, ResetKind, UpdateOptions,
+    ApplyTime, BmcConnector, BmcDriver, BmcJobState, ErrorKind, JobQuery, ResetKind, UpdateOptions,
     UpdateStart,
 };
 use firmflow_core::model::{ComponentKind, JobHandle, MgmtKind, Package, PackageSource};
@@ -116,6 +116,7 @@ fn opts() -> UpdateOptions {
     UpdateOptions {
         apply: ApplyTime::OnReset,
         force: false,
+        known_jobs: Vec::new(),
     }
 }
 
@@ -761,11 +762,16 @@ async fn find_job_picks_the_unfinished_update_of_the_package() {
     get(&server, &format!("{MGR}/Jobs"), jobs).await;
     let d = driver(&server, Flavor::Idrac, None).await;
     let h = d
-        .find_job(&package(PackageSource::ImageUri {
-            uri: "http://h/B.EXE".into(),
-        }))
+        .find_job(&JobQuery::new(
+            &package(PackageSource::ImageUri {
+                uri: "http://h/B.EXE".into(),
+            }),
+            chrono::Utc::now(),
+            &[],
+        ))
         .await
         .unwrap()
+        .into_job()
         .unwrap();
     assert_eq!(h.id, "JID_100000000002");
 }
@@ -980,7 +986,12 @@ async fn without_its_own_child_a_package_waits_for_the_others() {
     );
     // find_job (crash recovery) and start_update both adopt that repository job.
     let d = driver(&server, Flavor::Idrac, None).await;
-    let found = d.find_job(&idrac).await.unwrap().expect("adopted");
+    let found = d
+        .find_job(&JobQuery::new(&idrac, chrono::Utc::now(), &[]))
+        .await
+        .unwrap()
+        .into_job()
+        .expect("adopted");
     assert_eq!(found.id, "JID_100");
     let running = [
         repo_job("Completed", "RED001"),

@@ -2,7 +2,8 @@
 //! captured outputs (`tests/fixtures/racadm_*.txt`) and records its arguments.
 
 use firmflow_core::bmc::{
-    ApplyTime, BmcDriver, BmcJobState, ErrorKind, PowerState, ResetKind, UpdateOptions, UpdateStart,
+    ApplyTime, BmcDriver, BmcJobState, ErrorKind, JobQuery, JobSearch, PowerState, ResetKind,
+    UpdateOptions, UpdateStart,
 };
 use firmflow_core::credentials::Credential;
 use firmflow_core::model::{ComponentKind, JobHandle, Package, PackageSource};
@@ -71,6 +72,7 @@ fn pkg(source: PackageSource) -> Package {
 const OPTS: UpdateOptions = UpdateOptions {
     apply: ApplyTime::OnReset,
     force: false,
+    known_jobs: Vec::new(),
 };
 
 #[tokio::test]
@@ -132,10 +134,14 @@ async fn update_poll_find_reset_clear() {
     assert!(log.contains("jobqueue delete -i JID_CLEARALL"));
     // No job matches a BIOS update in the replayed queue (RAID/SCP jobs only).
     assert_eq!(
-        d.find_job(&pkg(PackageSource::ImageUri { uri: "x/y".into() }))
-            .await
-            .unwrap(),
-        None
+        d.find_job(&JobQuery::new(
+            &pkg(PackageSource::ImageUri { uri: "x/y".into() }),
+            chrono::Utc::now(),
+            &[]
+        ))
+        .await
+        .unwrap(),
+        JobSearch::NotFound
     );
 }
 

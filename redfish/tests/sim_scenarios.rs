@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use firmflow_core::bmc::{
-    ApplyTime, BmcConnector, BmcDriver, BmcJobState, ErrorKind, Health, JobStatus, PowerState,
-    ResetKind, UpdateOptions, UpdateStart,
+    ApplyTime, BmcConnector, BmcDriver, BmcJobState, ErrorKind, Health, JobQuery, JobStatus,
+    PowerState, ResetKind, UpdateOptions, UpdateStart,
 };
 use firmflow_core::model::{ComponentKind, Host, MgmtKind, Package, PackageSource};
 use firmflow_sim::{Fault, Flavor as SimFlavor, Fleet, PackageKind};
@@ -101,6 +101,7 @@ async fn update(d: &dyn BmcDriver, p: &Package) -> (JobStatus, u32) {
     let opts = UpdateOptions {
         apply: ApplyTime::Immediate,
         force: false,
+        known_jobs: Vec::new(),
     };
     let h = match d.start_update(p, &opts).await.unwrap() {
         UpdateStart::Submitted(h) => h,
@@ -357,6 +358,7 @@ async fn fault_stuck_job_never_reads_final() {
             &UpdateOptions {
                 apply: ApplyTime::Immediate,
                 force: false,
+                known_jobs: Vec::new(),
             },
         )
         .await
@@ -432,6 +434,7 @@ async fn fault_lc_not_ready_and_queue_full_are_busy() {
     let opts = UpdateOptions {
         apply: ApplyTime::Immediate,
         force: false,
+        known_jobs: Vec::new(),
     };
 
     fleet.inject(&name, Fault::LcNotReady { secs: 1_000_000 });
@@ -523,6 +526,7 @@ async fn find_job_recovers_the_crash_window() {
             &UpdateOptions {
                 apply: ApplyTime::OnReset,
                 force: false,
+                known_jobs: Vec::new(),
             },
         )
         .await
@@ -531,9 +535,10 @@ async fn find_job_recovers_the_crash_window() {
         panic!()
     };
     let found = d
-        .find_job(&p)
+        .find_job(&JobQuery::new(&p, chrono::Utc::now(), &[]))
         .await
         .unwrap()
+        .into_job()
         .expect("job found in the queue");
     assert_eq!(found.id, h.id);
     d.close().await.unwrap();
@@ -598,6 +603,7 @@ async fn repository_update_is_followed_to_each_packages_child_job() {
     let opts = UpdateOptions {
         apply: ApplyTime::OnReset,
         force: false,
+        known_jobs: Vec::new(),
     };
     let UpdateStart::Submitted(hb) = d.start_update(&bios, &opts).await.unwrap() else {
         panic!("submitted")
@@ -649,7 +655,13 @@ async fn repository_update_is_followed_to_each_packages_child_job() {
         retry(|| d.poll_job(&hb)).await.state,
         BmcJobState::AwaitingReboot
     );
-    let found = retry(|| d.find_job(&bios)).await.expect("found");
+    let found = retry(|| async {
+        d.find_job(&JobQuery::new(&bios, chrono::Utc::now(), &[]))
+            .await
+    })
+    .await
+    .into_job()
+    .expect("found");
     assert_eq!(
         retry(|| d.poll_job(&found)).await.state,
         BmcJobState::AwaitingReboot

@@ -33,6 +33,9 @@ struct PlanRow {
     runnable: BTreeSet<RunnableKey>,
     running: BTreeSet<RunId>,
     counts: RunCounts,
+    /// Pending/retrying runs marked for cleanup (cancelled while their ctx
+    /// holds maintenance mode or jobs): claimable whatever the plan's status.
+    cleanup: BTreeSet<RunId>,
 }
 
 #[derive(Default)]
@@ -241,6 +244,7 @@ impl State {
             match from {
                 RunState::Pending | RunState::Retrying => {
                     p.runnable.remove(&key);
+                    p.cleanup.remove(&id);
                 }
                 RunState::Running => {
                     p.running.remove(&id);
@@ -312,6 +316,7 @@ fn dec(c: &mut RunCounts, s: RunState) {
         RunState::Completed => &mut c.completed,
         RunState::Failed => &mut c.failed,
         RunState::Cancelled => &mut c.cancelled,
+        RunState::NeedsAttention => &mut c.needs_attention,
     };
     *f = f.saturating_sub(1);
 }
@@ -572,6 +577,7 @@ impl PlanStore for MemoryStore {
                     .as_ref()
                     .is_some_and(|p| matches!(p.status, PlanStatus::Running | PlanStatus::Paused))
                     || !row.running.is_empty()
+                    || !row.cleanup.is_empty()
             })
             .filter_map(|row| row.plan.clone())
             .collect())
@@ -679,7 +685,12 @@ impl RunStore for MemoryStore {
         });
         let mut clusters: BTreeMap<ClusterKey, ClusterView> = BTreeMap::new();
         let mut snap_candidates = Vec::with_capacity(candidates.len());
+        let max_resumes = plan.policy.max_resumes();
         for r in &candidates {
+            // Only a takeover past the resume cap needs its ctx read here.
+            let dirty = r.state == RunState::Running
+                && r.resumes >= max_resumes
+                && s.full_run(r)?.ctx.checkpoint.needs_cleanup();
             let host = s
                 .hosts
                 .get(&r.host_id)
@@ -710,6 +721,8 @@ impl RunStore for MemoryStore {
                 run_at: r.run_at,
                 state: r.state,
                 resumes: r.resumes,
+                cleanup: r.cancel_requested && r.state != RunState::Running,
+                dirty,
             });
         }
         let snapshot = AdmissionSnapshot {
@@ -744,6 +757,29 @@ impl RunStore for MemoryStore {
                         .severity(Severity::Error)
                         .for_run(*id, pid, hid)
                         .details(serde_json::json!({"from": "running", "to": "failed"})),
+                    now,
+                );
+            }
+        }
+        for id in &decision.stranded {
+            s.set_state(*id, RunState::NeedsAttention);
+            if let Some(r) = s.runs.get_mut(id) {
+                r.lease_owner = None;
+                r.lease_expires_at = None;
+                r.completed_at = Some(now);
+                r.updated_at = now;
+                let msg = format!(
+                    "cleanup did not finish after {} takeovers: the host may still be in \
+                     maintenance mode or hold staged jobs",
+                    r.resumes
+                );
+                r.last_error = Some(msg.clone());
+                let (pid, hid) = (r.plan_id, r.host_id);
+                s.push_event(
+                    NewEvent::info(EventType::UpdateFailed, msg)
+                        .severity(Severity::Critical)
+                        .for_run(*id, pid, hid)
+                        .details(serde_json::json!({"from": "running", "to": "needs_attention", "reason": "resume_cap"})),
                     now,
                 );
             }
@@ -924,6 +960,31 @@ impl RunStore for MemoryStore {
                 Ok(CancelOutcome::Requested)
             }
             st if st.is_final() => Ok(CancelOutcome::AlreadyFinal),
+            st if s.full_run(r)?.ctx.checkpoint.needs_cleanup() => {
+                // The cleanup rule: never finalised here; a worker claims it
+                // now, leaves maintenance mode, settles its jobs, then ends it.
+                let (pid, hid, already) = (r.plan_id, r.host_id, r.cancel_requested);
+                if let Some(r) = s.runs.get_mut(&run) {
+                    r.cancel_requested = true;
+                    r.updated_at = now;
+                }
+                s.set_run_at(run, now);
+                if let Some(p) = s.plans.get_mut(&pid) {
+                    p.cleanup.insert(run);
+                }
+                if !already {
+                    s.push_event(
+                        NewEvent::info(
+                            EventType::RunTransition,
+                            "cancel requested: the run holds maintenance mode or BMC jobs; a worker cleans up first",
+                        )
+                        .for_run(run, pid, hid)
+                        .details(serde_json::json!({"from": st, "cleanup": true})),
+                        now,
+                    );
+                }
+                Ok(CancelOutcome::Requested)
+            }
             st => {
                 s.set_state(run, RunState::Cancelled);
                 let Some(r) = s.runs.get_mut(&run) else {
@@ -970,7 +1031,10 @@ impl RunStore for MemoryStore {
         self.lock()
             .plans
             .get(&plan)
-            .map(|p| p.counts)
+            .map(|p| RunCounts {
+                cleanup: u32::try_from(p.cleanup.len()).unwrap_or(u32::MAX),
+                ..p.counts
+            })
             .ok_or_else(|| Error::not_found(format!("plan {plan}")))
     }
 }

@@ -177,11 +177,15 @@ impl PlanStore for PgStore {
 
     async fn active_plans(&self) -> Result<Vec<Plan>> {
         // Running or paused plans, and plans of any status that still have a
-        // running run (its lease may expire and need a takeover to finish).
+        // running run (its lease may expire and need a takeover to finish)
+        // or a run marked for cleanup (it must still be claimed).
         let sql = format!(
             "SELECT {PLAN_COLS} FROM update_plans p \
              WHERE p.status IN ('running', 'paused') \
                 OR EXISTS (SELECT 1 FROM host_runs r WHERE r.plan_id = p.id AND r.state = 'running') \
+                OR EXISTS (SELECT 1 FROM host_runs r WHERE r.plan_id = p.id \
+                           AND r.state IN ('pending', 'retrying') \
+                           AND r.cancel_requested_at IS NOT NULL) \
              ORDER BY created_at, id"
         );
         with_conn!(self, c => {

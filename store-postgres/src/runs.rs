@@ -43,6 +43,7 @@ use uuid::Uuid;
 const CLAIM_RETRIES: usize = 3;
 
 const CANDIDATE_COLS: &str = "r.id, r.host_id, r.state, r.priority, r.run_at, r.resumes, \
+    r.cancel_requested_at IS NOT NULL AS cancel_requested, \
     h.vcenter_url, h.cluster_moid, coalesce(h.host_moid, h.id::text) AS member_key";
 
 static CANDIDATES_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -98,6 +99,23 @@ static LEASE_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Takeovers past the resume cap whose cleanup kept failing: parked
+/// `needs_attention` (the host may still be in maintenance mode).
+const STRAND_SQL: &str = "WITH moved AS ( \
+       UPDATE host_runs \
+       SET state = 'needs_attention', lease_owner = NULL, lease_expires_at = NULL, \
+           completed_at = $2, updated_at = $2, \
+           last_error = 'cleanup did not finish after ' || resumes || ' takeovers: the host may \
+still be in maintenance mode or hold staged jobs' \
+       WHERE id = ANY($1) AND plan_id = $4 AND state = 'running' AND lease_expires_at < $3 \
+       RETURNING id, plan_id, host_id, resumes, last_error) \
+     INSERT INTO system_events (event_type, severity, message, details, host_id, plan_id, run_id, \
+       created_at) \
+     SELECT 'update_failed', 'critical', last_error, \
+            jsonb_build_object('resumes', resumes, 'reason', 'resume_cap', 'to', 'needs_attention'), \
+            host_id, plan_id, id, $2 \
+     FROM moved";
+
 const EXHAUST_SQL: &str = "WITH moved AS ( \
        UPDATE host_runs \
        SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, completed_at = $2, \
@@ -117,7 +135,7 @@ static TRANSITION_SQL: LazyLock<String> = LazyLock::new(|| {
            last_error = coalesce($7, last_error), \
            lease_owner = CASE WHEN $3 = 'running' THEN lease_owner END, \
            lease_expires_at = CASE WHEN $3 = 'running' THEN lease_expires_at END, \
-           completed_at = CASE WHEN $3 IN ('completed', 'failed', 'cancelled') \
+           completed_at = CASE WHEN $3 IN ('completed', 'failed', 'cancelled', 'needs_attention') \
                                THEN coalesce($8, now()) END, \
            updated_at = coalesce($8, now()) \
        WHERE id = $1 AND state = $2 AND lease_owner = $9 AND lease_epoch = $10 \
@@ -197,6 +215,33 @@ impl PgStore {
             .await
             .map_err(db_err)?;
         let mut candidates = Vec::with_capacity(crows.len());
+        // Takeovers past the resume cap: whether their ctx needs cleanup
+        // decides between failing them and handing them out to clean up.
+        let over_cap: Vec<Uuid> = crows
+            .iter()
+            .filter(|r| {
+                get::<String>(r, "state").is_ok_and(|s| s == "running")
+                    && get::<i32>(r, "resumes")
+                        .is_ok_and(|n| u32::try_from(n).unwrap_or(0) >= plan_view.max_resumes)
+            })
+            .filter_map(|r| get::<Uuid>(r, "id").ok())
+            .collect();
+        let mut dirty_ids: BTreeSet<Uuid> = BTreeSet::new();
+        if !over_cap.is_empty() {
+            let drows = sqlx::query("SELECT id, ctx FROM host_runs WHERE id = ANY($1)")
+                .bind(&over_cap)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for d in &drows {
+                let id: Uuid = get(d, "id")?;
+                let ctx: RunCtx = serde_json::from_value(get(d, "ctx")?)
+                    .map_err(|e| Error::Corrupt(format!("ctx of run {id}: {e}")))?;
+                if ctx.checkpoint.needs_cleanup() {
+                    dirty_ids.insert(id);
+                }
+            }
+        }
         for r in &crows {
             let id: Uuid = get(r, "id")?;
             let state: String = get(r, "state")?;
@@ -215,6 +260,8 @@ impl PgStore {
                 run_at: get(r, "run_at")?,
                 state: rows::run_state(&state, id)?,
                 resumes: u32::try_from(resumes).unwrap_or(0),
+                cleanup: state != "running" && get::<bool>(r, "cancel_requested")?,
+                dirty: dirty_ids.contains(&id),
             });
         }
         candidates.sort_by(|a, b| {
@@ -328,6 +375,22 @@ impl PgStore {
                 .await
                 .map_err(db_err)?;
         }
+        let stranded: Vec<Uuid> = decision
+            .stranded
+            .iter()
+            .filter(|id| offered.get(id).is_some_and(|c| c.is_reclaim()))
+            .map(|id| id.0)
+            .collect();
+        if !stranded.is_empty() {
+            sqlx::query(STRAND_SQL)
+                .bind(&stranded)
+                .bind(now)
+                .bind(reclaim_before)
+                .bind(req.plan.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         let admit: Vec<Uuid> = decision
             .admit
             .iter()
@@ -421,8 +484,19 @@ async fn counts_on(c: &mut sqlx::PgConnection, plan: PlanId) -> Result<RunCounts
             RunState::Completed => counts.completed = n,
             RunState::Failed => counts.failed = n,
             RunState::Cancelled => counts.cancelled = n,
+            RunState::NeedsAttention => counts.needs_attention = n,
         }
     }
+    let cleanup: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM host_runs \
+         WHERE plan_id = $1 AND state IN ('pending', 'retrying') \
+           AND cancel_requested_at IS NOT NULL",
+    )
+    .bind(plan.0)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    counts.cleanup = u32::try_from(cleanup).unwrap_or(u32::MAX);
     Ok(counts)
 }
 
@@ -656,7 +730,8 @@ impl RunStore for PgStore {
         let now = self.now_param();
         let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "SELECT state, plan_id, host_id FROM host_runs WHERE id = $1 FOR NO KEY UPDATE",
+            "SELECT state, plan_id, host_id, ctx, cancel_requested_at IS NOT NULL AS asked \
+             FROM host_runs WHERE id = $1 FOR NO KEY UPDATE",
         )
         .bind(run.0)
         .fetch_optional(&mut *tx)
@@ -667,8 +742,40 @@ impl RunStore for PgStore {
         let state = rows::run_state(&state, run.0)?;
         let plan = PlanId(get(&row, "plan_id")?);
         let host = HostId(get(&row, "host_id")?);
+        let ctx: RunCtx = serde_json::from_value(get(&row, "ctx")?)
+            .map_err(|e| Error::Corrupt(format!("ctx of run {run}: {e}")))?;
+        let already: bool = get(&row, "asked")?;
         let outcome = match state {
             s if s.is_final() => CancelOutcome::AlreadyFinal,
+            from if from != RunState::Running && ctx.checkpoint.needs_cleanup() => {
+                // The cleanup rule: never finalised here; a worker claims it
+                // now, leaves maintenance mode, settles its jobs, then ends it.
+                sqlx::query(
+                    "UPDATE host_runs SET cancel_requested_at = coalesce(cancel_requested_at, \
+                     coalesce($2, now())), run_at = least(run_at, coalesce($2, now())), \
+                     updated_at = coalesce($2, now()) WHERE id = $1",
+                )
+                .bind(run.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if !already {
+                    crate::events::insert_event(
+                        &mut tx,
+                        &NewEvent::info(
+                            EventType::RunTransition,
+                            "cancel requested: the run holds maintenance mode or BMC jobs; a \
+                             worker cleans up first",
+                        )
+                        .for_run(run, plan, host)
+                        .details(json!({"from": from, "cleanup": true})),
+                        now,
+                    )
+                    .await?;
+                }
+                CancelOutcome::Requested
+            }
             RunState::Running => {
                 sqlx::query(
                     "UPDATE host_runs SET cancel_requested_at = coalesce(cancel_requested_at, \

@@ -341,8 +341,11 @@ impl BmcDriver for InstantBmc {
             p.component_id
         ))))
     }
-    async fn find_job(&self, _p: &Package) -> Result<Option<JobHandle>, bmc::Error> {
-        Ok(None)
+    async fn job_ids(&self) -> Result<Option<Vec<String>>, bmc::Error> {
+        Ok(Some(Vec::new()))
+    }
+    async fn find_job(&self, _q: &JobQuery<'_>) -> Result<JobSearch, bmc::Error> {
+        Ok(JobSearch::NotFound)
     }
     async fn poll_job(&self, job: &JobHandle) -> Result<bmc::JobStatus, bmc::Error> {
         let s = self.slot();

@@ -456,18 +456,31 @@ async fn crash_between_intent_and_job_id_adopts_the_idrac_job() {
     // (A may also have died inside that very window: then it is left as is.)
     let mut ctx = claimed.run.ctx.clone();
     for p in &mut ctx.checkpoint.packages {
-        if matches!(
-            p.status,
-            PackageStatus::Submitted { .. } | PackageStatus::AwaitingReboot { .. }
-        ) {
-            p.status = PackageStatus::Submitting;
+        // The intent as journaled (the simulated iDRAC's queue was empty).
+        let intent = match &p.status {
+            PackageStatus::Submitted {
+                intent: Some(i), ..
+            } => Some(i.clone()),
+            PackageStatus::Submitted { .. } | PackageStatus::AwaitingReboot { .. } => {
+                Some(Intent {
+                    token: uuid::Uuid::new_v4(),
+                    at: chrono::Utc::now(),
+                    known_jobs: Some(Vec::new()),
+                })
+            }
+            _ => None,
+        };
+        if let Some(intent) = intent {
+            p.status = PackageStatus::Submitting {
+                intent: Some(intent),
+            };
         }
     }
     assert!(
         ctx.checkpoint
             .packages
             .iter()
-            .all(|p| p.status == PackageStatus::Submitting),
+            .all(|p| matches!(p.status, PackageStatus::Submitting { .. })),
         "{:?}",
         ctx.checkpoint.packages
     );

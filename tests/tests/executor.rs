@@ -448,11 +448,24 @@ async fn crash_between_intent_and_job_id_adopts_the_bmc_job() {
     let mut ctx = claimed.run.ctx.clone();
     let mut rewound = 0;
     for p in &mut ctx.checkpoint.packages {
-        if matches!(
-            p.status,
-            PackageStatus::Submitted { .. } | PackageStatus::AwaitingReboot { .. }
-        ) {
-            p.status = PackageStatus::Submitting;
+        // The intent as it was journaled: the BMC's queue was empty then.
+        let intent = match &p.status {
+            PackageStatus::Submitted {
+                intent: Some(i), ..
+            } => Some(i.clone()),
+            PackageStatus::Submitted { .. } | PackageStatus::AwaitingReboot { .. } => {
+                Some(Intent {
+                    token: uuid::Uuid::new_v4(),
+                    at: chrono::Utc::now(),
+                    known_jobs: Some(Vec::new()),
+                })
+            }
+            _ => None,
+        };
+        if let Some(intent) = intent {
+            p.status = PackageStatus::Submitting {
+                intent: Some(intent),
+            };
             rewound += 1;
         }
     }
@@ -591,7 +604,7 @@ async fn graceful_restart_falls_back_to_forced() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn host_that_never_comes_back_fails_without_retry_loops() {
+async fn host_that_never_comes_back_is_parked_without_update_retries() {
     let mut w = World::new();
     let h = w
         .host(
@@ -607,11 +620,23 @@ async fn host_that_never_comes_back_fails_without_retry_loops() {
     let pid = start(&exec, plan(&[(&h, 0)], vec![bios("2.19.1")])).await;
     assert_eq!(finish(&handle, pid).await, PlanStatus::Failed);
     let r = w.store.list_runs(pid).await.expect("runs").remove(0);
+    // The failure is terminal (no update retry), but its staged job cannot
+    // be deleted from a BMC that never answers again: the run is parked
+    // for an operator instead of being called clean.
+    assert_eq!(r.state, RunState::NeedsAttention, "{:?}", r.last_error);
+    assert!(
+        r.ctx.results.errors[0]
+            .message
+            .contains("did not come back"),
+        "{:?}",
+        r.ctx.results.errors
+    );
     assert!(
         r.last_error
             .unwrap_or_default()
-            .contains("did not come back")
+            .contains("still holds staged jobs")
     );
+    assert_eq!(w.fleet.submits(&h.fqdn).len(), 1, "never resubmitted");
     handle.shutdown().await;
 }
 

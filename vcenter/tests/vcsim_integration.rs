@@ -736,6 +736,8 @@ async fn rolling_update_never_drops_below_min_hosts_online() {
                         run_at: chrono::Utc::now(),
                         state: RunState::Pending,
                         resumes: 0,
+                        cleanup: false,
+                        dirty: false,
                     }
                 })
                 .collect();

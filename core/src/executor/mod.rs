@@ -8,6 +8,7 @@
 //! executor that dies leaves runs that another one takes over after the
 //! lease expires.
 
+mod decide;
 mod plans;
 pub mod progress;
 mod run;
@@ -60,6 +61,29 @@ pub struct ExecutorConfig {
     pub ready_stable_reads: u32,
     /// Progress channel capacity.
     pub progress_capacity: usize,
+    /// Where retry jitter comes from (fixed in tests, so runs replay alike).
+    pub jitter: Jitter,
+}
+
+/// The source of retry-backoff jitter, injected so the run's decisions
+/// hold no hidden randomness: `Random` in production, `Fixed` in tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Jitter {
+    /// Uniform in [0, 1).
+    #[default]
+    Random,
+    /// Always this value (clamped to [0, 1]).
+    Fixed(f64),
+}
+
+impl Jitter {
+    /// One sample in [0, 1].
+    pub fn sample(&self) -> f64 {
+        match self {
+            Jitter::Random => fastrand::f64(),
+            Jitter::Fixed(x) => x.clamp(0.0, 1.0),
+        }
+    }
 }
 
 impl ExecutorConfig {
@@ -78,6 +102,7 @@ impl ExecutorConfig {
             ready_poll_interval: Duration::from_secs(15),
             ready_stable_reads: 3,
             progress_capacity: 4096,
+            jitter: Jitter::Random,
         }
     }
 }
@@ -294,8 +319,8 @@ async fn schedule_once(shared: &Arc<Shared>) -> Result<(), crate::store::Error> 
     let plans = store.active_plans().await?;
     for plan in plans {
         let counts = store.run_counts(plan.id).await?;
-        if plan.status != PlanStatus::Running && counts.running == 0 {
-            continue; // paused with nothing in flight
+        if plan.status != PlanStatus::Running && counts.running == 0 && counts.cleanup == 0 {
+            continue; // paused with nothing in flight and nothing to clean up
         }
         // Plan completion and the failure budget.
         if plan.status == PlanStatus::Running && counts.unfinished() == 0 {
@@ -317,6 +342,9 @@ async fn schedule_once(shared: &Arc<Shared>) -> Result<(), crate::store::Error> 
             continue;
         }
         let live = live_cluster_state(shared, plan.id).await;
+        // Trust is measured from before the claim was sent: the lease's TTL
+        // may have started running at any moment of the round trip.
+        let sent = Instant::now();
         let claimed = match store
             .claim(ClaimRequest {
                 worker: &shared.config.worker_id,
@@ -340,7 +368,7 @@ async fn schedule_once(shared: &Arc<Shared>) -> Result<(), crate::store::Error> 
             debug!(run = %c.run.id, host = %c.run.host_id, resumed = c.resumed, "claimed");
             let watch = Arc::new(Mutex::new(LeaseWatch {
                 lease: c.lease.clone(),
-                trusted_until: Instant::now() + shared.config.lease_ttl
+                trusted_until: sent + shared.config.lease_ttl
                     - shared.config.safety_margin.min(shared.config.lease_ttl),
                 lost: false,
                 cancel_requested: c.run.cancel_requested,

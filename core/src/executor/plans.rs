@@ -206,7 +206,17 @@ pub(super) async fn finish_plan(
     plan: &Plan,
     counts: &RunCounts,
 ) -> Result<(), store::Error> {
-    let (to, reason) = if counts.failed == 0 && counts.cancelled == 0 {
+    let (to, reason) = if counts.needs_attention > 0 {
+        (
+            PlanStatus::Failed,
+            Some(format!(
+                "{} of {} host(s) need attention, {} failed",
+                counts.needs_attention,
+                counts.total(),
+                counts.failed
+            )),
+        )
+    } else if counts.failed == 0 && counts.cancelled == 0 {
         (PlanStatus::Completed, None)
     } else if counts.failed == 0 {
         (

@@ -22,8 +22,9 @@ pub use plan::{
     PlanTarget, Policy, RebootType, RetrySettings, UpdateMode, check_names,
 };
 pub use run::{
-    Checkpoint, ComponentResult, HostRun, Lease, MaintenanceState, PackageProgress, PackageStatus,
-    Phase, Progress, RunCtx, RunErrorRecord, RunResults, RunState, Stage, Timing,
+    Attention, Checkpoint, ComponentResult, HostRun, Intent, Lease, MaintenanceState,
+    PackageProgress, PackageStatus, Phase, Progress, RunCtx, RunErrorRecord, RunResults, RunState,
+    Stage, Timing,
 };
 
 #[cfg(test)]
@@ -128,6 +129,7 @@ mod seed_round_trip {
                 criticality: Some("Recommended".into()),
             },
             status: PackageStatus::Submitted {
+                intent: None,
                 job: JobHandle::new("JID_123456789012"),
             },
         });

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The seed's six run states.
+/// The seed's six run states, plus `needs_attention`: a run that stopped
+/// because it could not prove what the BMC did, and will not guess.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
@@ -24,6 +25,10 @@ pub enum RunState {
     Cancelled,
     /// Waiting for its next attempt (`run_at`), or released at a safe point.
     Retrying,
+    /// Stopped on ambiguous evidence (the BMC cannot say whether an update of
+    /// ours reached it); `ctx.checkpoint.attention` holds the evidence. Final:
+    /// an operator decides, firmflow never resubmits blindly.
+    NeedsAttention,
 }
 
 impl RunState {
@@ -36,6 +41,7 @@ impl RunState {
             RunState::Failed => "failed",
             RunState::Cancelled => "cancelled",
             RunState::Retrying => "retrying",
+            RunState::NeedsAttention => "needs_attention",
         }
     }
     /// Parses the stored form.
@@ -47,6 +53,7 @@ impl RunState {
             "failed" => RunState::Failed,
             "cancelled" => RunState::Cancelled,
             "retrying" => RunState::Retrying,
+            "needs_attention" => RunState::NeedsAttention,
             _ => return None,
         })
     }
@@ -54,7 +61,7 @@ impl RunState {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            RunState::Completed | RunState::Failed | RunState::Cancelled
+            RunState::Completed | RunState::Failed | RunState::Cancelled | RunState::NeedsAttention
         )
     }
     /// Whether the run waits to be claimed.
@@ -216,6 +223,34 @@ impl Timing {
     }
 }
 
+/// A journaled intent: written before an effect with an outside consequence
+/// (a submission, a rollback), so that whoever resumes the run can tell the
+/// BMC's jobs created after it from older ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    /// Unique per intent.
+    pub token: uuid::Uuid,
+    /// When it was written (firmflow's clock).
+    pub at: DateTime<Utc>,
+    /// The BMC's job ids just before the intent (`None`: the BMC has no job
+    /// listing).
+    #[serde(default)]
+    pub known_jobs: Option<Vec<String>>,
+}
+
+/// Why a run stopped for an operator, with what it saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attention {
+    /// What could not be decided.
+    pub reason: String,
+    /// What the run saw (job search answer, versions, intent).
+    pub evidence: serde_json::Value,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// Progress of one package inside a run. Each status is written *before* the
 /// side effect it announces (journal before act), so a resumed run knows
 /// whether a submission may already have happened.
@@ -226,11 +261,21 @@ pub enum PackageStatus {
     Pending,
     /// About to submit: the BMC may or may not have a job for it. A resume
     /// must look at the BMC's jobs and versions before submitting again.
-    Submitting,
+    Submitting {
+        /// The intent (absent in checkpoints written before intents had an
+        /// identity: such a resume cannot tell old jobs from new ones).
+        #[serde(default)]
+        intent: Option<Intent>,
+    },
     /// The BMC accepted it as this job.
     Submitted {
         /// The BMC job.
         job: JobHandle,
+        /// The intent it was submitted under, kept so that a job the BMC
+        /// loses (purged task, BMC restart) is searched for again with the
+        /// same baseline rather than resubmitted blindly.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intent: Option<Intent>,
     },
     /// The job is staged and waits for a host reboot.
     AwaitingReboot {
@@ -258,8 +303,45 @@ pub enum PackageStatus {
         /// Why.
         reason: String,
     },
+    /// About to ask the BMC to roll this component back to the version it
+    /// had when the run started.
+    RollbackSubmitting {
+        /// The intent.
+        intent: Intent,
+    },
+    /// The BMC took the rollback as this job.
+    RollbackSubmitted {
+        /// The BMC job.
+        job: JobHandle,
+    },
     /// Rolled back to the previous image after a failure.
     RolledBack,
+    /// A rollback was needed and could not be done (no previous image, the
+    /// previous image is not the start version, the rollback job failed).
+    RollbackFailed {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl PackageStatus {
+    /// A submission without an intent identity (older checkpoints).
+    pub fn submitting() -> Self {
+        PackageStatus::Submitting { intent: None }
+    }
+    /// Whether the BMC may be working on (or holding staged) a job of ours
+    /// for this package: such a run must be resolved by a leased worker,
+    /// never finalised by the store.
+    pub fn in_flight(&self) -> bool {
+        matches!(
+            self,
+            PackageStatus::Submitting { .. }
+                | PackageStatus::Submitted { .. }
+                | PackageStatus::AwaitingReboot { .. }
+                | PackageStatus::RollbackSubmitting { .. }
+                | PackageStatus::RollbackSubmitted { .. }
+        )
+    }
 }
 
 /// One package and how far it got.
@@ -307,10 +389,13 @@ pub enum Stage {
     },
     /// Every package is final; verifying and validating.
     Validating,
-    /// Rolling back after a failure.
+    /// Rolling back after a failure (or a cancel).
     RollingBack {
         /// Why the run failed.
         reason: String,
+        /// The rollback follows a cancel: the run ends `cancelled`.
+        #[serde(default)]
+        cancelled: bool,
     },
     /// Leaving maintenance mode before the final state.
     Finishing {
@@ -337,11 +422,32 @@ pub struct Checkpoint {
     /// Whether the host's power was reset by this run and not yet seen back.
     #[serde(default)]
     pub reboots: u32,
+    /// The BMC's job ids before this run's first submission (what a driver
+    /// may never follow as this run's, e.g. an old repository job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_jobs: Option<Vec<String>>,
+    /// Why the run stopped for an operator, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<Attention>,
 }
 
 impl Checkpoint {
     fn is_empty(&self) -> bool {
         self == &Checkpoint::default()
+    }
+    /// Whether this run may hold the host in maintenance mode.
+    pub fn holds_maintenance(&self) -> bool {
+        matches!(
+            self.maintenance,
+            MaintenanceState::Entering | MaintenanceState::EnteredByUs | MaintenanceState::Exiting
+        )
+    }
+    /// The cleanup rule: a run that may hold maintenance mode or have a job
+    /// of ours on the BMC (in flight or staged) is never finalised by the
+    /// store; a leased worker exits maintenance mode, settles or deletes the
+    /// jobs, then ends it.
+    pub fn needs_cleanup(&self) -> bool {
+        self.holds_maintenance() || self.packages.iter().any(|p| p.status.in_flight())
     }
 }
 

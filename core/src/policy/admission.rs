@@ -46,12 +46,24 @@ pub struct RunCounts {
     pub failed: u32,
     /// cancelled.
     pub cancelled: u32,
+    /// needs_attention (final: stopped on ambiguous evidence).
+    pub needs_attention: u32,
+    /// Of the pending/retrying runs, those marked for cleanup (cancel or
+    /// budget halt asked while their ctx holds maintenance mode or jobs):
+    /// a worker must still claim them whatever the plan's status.
+    pub cleanup: u32,
 }
 
 impl RunCounts {
     /// All runs.
     pub fn total(&self) -> u32 {
-        self.pending + self.running + self.retrying + self.completed + self.failed + self.cancelled
+        self.pending
+            + self.running
+            + self.retrying
+            + self.completed
+            + self.failed
+            + self.cancelled
+            + self.needs_attention
     }
     /// Adds one run in `state`.
     pub fn add(&mut self, state: RunState) {
@@ -62,6 +74,7 @@ impl RunCounts {
             RunState::Completed => self.completed += 1,
             RunState::Failed => self.failed += 1,
             RunState::Cancelled => self.cancelled += 1,
+            RunState::NeedsAttention => self.needs_attention += 1,
         }
     }
     /// Runs not final.
@@ -92,6 +105,14 @@ pub struct Candidate {
     pub state: RunState,
     /// Resumes so far.
     pub resumes: u32,
+    /// Marked for cleanup: an operator (or the failure budget) cancelled it
+    /// while its ctx holds maintenance mode or jobs of ours.
+    #[serde(default)]
+    pub cleanup: bool,
+    /// Its ctx holds maintenance mode or jobs of ours
+    /// ([`Checkpoint::needs_cleanup`](crate::model::Checkpoint::needs_cleanup)).
+    #[serde(default)]
+    pub dirty: bool,
 }
 
 impl Candidate {
@@ -100,6 +121,11 @@ impl Candidate {
         self.state == RunState::Running
     }
 }
+
+/// Takeovers past the resume cap that a worker may still claim, only to
+/// clean up (leave maintenance mode, settle jobs) and end the run failed.
+/// Past this many more, the run is parked `needs_attention`.
+pub const CLEANUP_RESUMES: u32 = 3;
 
 /// One cluster as admission sees it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -167,8 +193,12 @@ pub enum Deferral {
 pub struct AdmissionDecision {
     /// Runs to claim, in order.
     pub admit: Vec<RunId>,
-    /// Reclaims past the resume cap: fail them instead of running them again.
+    /// Reclaims past the resume cap with nothing to clean up: fail them
+    /// instead of running them again.
     pub exhausted: Vec<RunId>,
+    /// Reclaims past the resume cap whose cleanup kept failing too: park
+    /// them `needs_attention` (the host may be in maintenance mode).
+    pub stranded: Vec<RunId>,
     /// Candidates left waiting, and why.
     pub deferred: Vec<(RunId, Deferral)>,
 }
@@ -181,7 +211,11 @@ pub trait AdmissionPolicy: Send + Sync {
 
 /// firmflow's admission rules:
 /// - takeovers of expired leases first (their hosts are already counted in
-///   flight), failing those past the resume cap;
+///   flight), failing those past the resume cap; one past the cap whose ctx
+///   holds maintenance mode or jobs is still claimed, to clean up and end
+///   failed, and parked `needs_attention` after [`CLEANUP_RESUMES`] more;
+/// - runs marked for cleanup next, whatever the plan's status, window,
+///   budget or limits (they only give hosts back);
 /// - nothing new unless the plan is running, inside its window with time
 ///   for a whole run, and within its failure budget;
 /// - at most `maxConcurrent` runs of the plan in flight;
@@ -199,8 +233,10 @@ impl AdmissionPolicy for StandardAdmission {
         // Reclaims: already in flight, so no capacity rule applies, but they
         // still need a worker slot.
         for c in s.candidates.iter().filter(|c| c.is_reclaim()) {
-            if c.resumes >= s.plan.max_resumes {
+            if c.resumes >= s.plan.max_resumes && !c.dirty {
                 d.exhausted.push(c.run_id);
+            } else if c.resumes >= s.plan.max_resumes.saturating_add(CLEANUP_RESUMES) {
+                d.stranded.push(c.run_id);
             } else if slots > 0 {
                 d.admit.push(c.run_id);
                 slots -= 1;
@@ -208,7 +244,19 @@ impl AdmissionPolicy for StandardAdmission {
                 d.deferred.push((c.run_id, Deferral::NoSlot));
             }
         }
-        let fresh: Vec<&Candidate> = s.candidates.iter().filter(|c| !c.is_reclaim()).collect();
+        for c in s.candidates.iter().filter(|c| !c.is_reclaim() && c.cleanup) {
+            if slots > 0 {
+                d.admit.push(c.run_id);
+                slots -= 1;
+            } else {
+                d.deferred.push((c.run_id, Deferral::NoSlot));
+            }
+        }
+        let fresh: Vec<&Candidate> = s
+            .candidates
+            .iter()
+            .filter(|c| !c.is_reclaim() && !c.cleanup)
+            .collect();
         let gate = if s.plan.status != PlanStatus::Running {
             Some(Deferral::PlanNotRunning)
         } else if s
@@ -306,6 +354,8 @@ mod tests {
             run_at: t0(),
             state: RunState::Pending,
             resumes: 0,
+            cleanup: false,
+            dirty: false,
         }
     }
 
@@ -437,5 +487,46 @@ mod tests {
         let d = StandardAdmission.select(&s);
         assert_eq!(d.admit.len(), 1);
         assert_eq!(d.deferred[0].1, Deferral::NoSlot);
+    }
+
+    #[test]
+    fn a_takeover_past_the_cap_with_maintenance_mode_is_claimed_to_clean_up() {
+        let mut clean = cand("c", None, 0);
+        clean.state = RunState::Running;
+        clean.resumes = 3;
+        let mut dirty = cand("d", None, 0);
+        dirty.state = RunState::Running;
+        dirty.resumes = 3;
+        dirty.dirty = true;
+        let mut stuck = cand("s", None, 0);
+        stuck.state = RunState::Running;
+        stuck.resumes = 3 + CLEANUP_RESUMES;
+        stuck.dirty = true;
+        let ids = (clean.run_id, dirty.run_id, stuck.run_id);
+        let d = StandardAdmission.select(&snap(plan(1, 0), vec![clean, dirty, stuck]));
+        assert_eq!(
+            d.exhausted,
+            vec![ids.0],
+            "nothing to clean: failed by the store"
+        );
+        assert_eq!(d.admit, vec![ids.1], "dirty: a worker cleans up");
+        assert_eq!(d.stranded, vec![ids.2], "cleanup keeps failing: parked");
+    }
+
+    #[test]
+    fn cleanup_runs_pass_every_gate_but_slots() {
+        let mut c = cand("c", Some("cl"), 0);
+        c.cleanup = true;
+        c.dirty = true;
+        let fresh = cand("f", Some("cl"), 0);
+        let ids = (c.run_id, fresh.run_id);
+        let mut p = plan(0, 5);
+        p.status = PlanStatus::Cancelled;
+        let d = StandardAdmission.select(&snap(p.clone(), vec![c.clone(), fresh]));
+        assert_eq!(d.admit, vec![ids.0]);
+        assert_eq!(d.deferred, vec![(ids.1, Deferral::PlanNotRunning)]);
+        let mut s = snap(p, vec![c]);
+        s.slots = 0;
+        assert_eq!(StandardAdmission.select(&s).deferred[0].1, Deferral::NoSlot);
     }
 }

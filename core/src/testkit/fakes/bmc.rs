@@ -1,20 +1,16 @@
-//! Scripted fakes. Time inside them is tokio time, so scenario tests run
-//! on paused time: an "update that takes 12 minutes" takes no wall time.
+//! A scripted fake BMC fleet: each host's behaviour is scripted, its side
+//! effects counted (submissions, installs, resets) to prove exactly-once
+//! installs. Time inside is tokio time, so scenario tests run paused.
 
-use crate::artifacts::{self, ArtifactResolver, ResolveRequest};
+use super::lock;
 use crate::bmc::*;
-use crate::cluster::{self, ClusterHealth, ClusterHostState, ClusterManager, Connection, Status};
-use crate::model::{ClusterKey, ComponentKind, Host, JobHandle, Package, PackageSource};
+use crate::model::{ComponentKind, Host, JobHandle, Package};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// How one fake host behaves.
 #[derive(Clone, Debug)]
@@ -35,6 +31,9 @@ pub struct HostScript {
     pub never_back: bool,
     /// Ignore graceful restarts (OS hangs); only forced ones work.
     pub ignore_graceful: bool,
+    /// Whether the BMC lists its jobs (a generic Redfish service without a
+    /// TaskService does not: `job_ids` is `None`, `find_job` cannot tell).
+    pub job_listing: bool,
 }
 
 impl Default for HostScript {
@@ -65,12 +64,15 @@ impl Default for HostScript {
             wrong_version_after_install: None,
             never_back: false,
             ignore_graceful: false,
+            job_listing: true,
         }
     }
 }
 
 #[derive(Debug, Clone)]
 struct FakeJob {
+    /// Order of creation (job ids grow with it).
+    seq: u64,
     component: String,
     version: String,
     reboot_required: bool,
@@ -93,6 +95,7 @@ struct HostState {
     submits: Vec<(String, String)>,
     installs: Vec<(String, String)>,
     resets: Vec<ResetKind>,
+    rollbacks: Vec<(String, String)>,
     submit_failures_left: u32,
     calls: u64,
 }
@@ -130,6 +133,7 @@ impl FakeFleet {
                 submits: Vec::new(),
                 installs: Vec::new(),
                 resets: Vec::new(),
+                rollbacks: Vec::new(),
                 submit_failures_left,
                 calls: 0,
             })),
@@ -159,6 +163,35 @@ impl FakeFleet {
         self.host(fqdn)
             .map(|h| lock(&h).resets.clone())
             .unwrap_or_default()
+    }
+
+    /// Rollbacks (component, version rolled back to) asked of a host.
+    pub fn rollbacks(&self, fqdn: &str) -> Vec<(String, String)> {
+        self.host(fqdn)
+            .map(|h| lock(&h).rollbacks.clone())
+            .unwrap_or_default()
+    }
+
+    /// Puts a finished job on a host's queue, as an earlier campaign (or
+    /// another tool) leaves behind: `completed` or failed, for `component`.
+    /// A run must never adopt it as its own.
+    pub fn add_old_job(&self, fqdn: &str, component: &str, version: &str, completed: bool) {
+        if let Some(h) = self.host(fqdn) {
+            let seq = self.next_job.fetch_add(1, Ordering::SeqCst) + 1;
+            lock(&h).jobs.insert(
+                format!("JID_{seq:012}"),
+                FakeJob {
+                    seq,
+                    component: component.to_string(),
+                    version: version.to_string(),
+                    reboot_required: false,
+                    started: None,
+                    rollback: false,
+                    failed: !completed,
+                    done: completed,
+                },
+            );
+        }
     }
 
     /// Installed version of a component.
@@ -375,14 +408,13 @@ impl BmcDriver for FakeBmc {
             )
             .with_message_id("IDRAC.2.8.RED014"));
         }
-        let id = format!(
-            "JID_{:012}",
-            self.next_job.fetch_add(1, Ordering::SeqCst) + 1
-        );
+        let seq = self.next_job.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = format!("JID_{seq:012}");
         let reboot = package.reboot_required && package.kind != ComponentKind::Bmc;
         s.jobs.insert(
             id.clone(),
             FakeJob {
+                seq,
                 component: package.component_id.clone(),
                 version: package.target_version.clone(),
                 reboot_required: reboot,
@@ -395,16 +427,43 @@ impl BmcDriver for FakeBmc {
         Ok(UpdateStart::Submitted(JobHandle::new(id)))
     }
 
-    async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, Error> {
+    async fn job_ids(&self) -> Result<Option<Vec<String>>, Error> {
         let mut s = lock(&self.state);
         self.tick(&mut s);
         self.down(&s)?;
-        Ok(s.jobs
+        if !s.script.job_listing {
+            return Ok(None);
+        }
+        Ok(Some(s.jobs.keys().cloned().collect()))
+    }
+
+    /// Matches like the real drivers do: by the component a job names (a
+    /// real job does not say which version it installs; a rollback job names
+    /// its component too), never a job listed before the intent; an
+    /// unfinished one first, else the newest.
+    async fn find_job(&self, query: &JobQuery<'_>) -> Result<JobSearch, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        self.down(&s)?;
+        if !s.script.job_listing {
+            return Ok(JobSearch::Unknowable {
+                reason: "the BMC has no task service to list jobs".into(),
+            });
+        }
+        let Some(known) = query.known_jobs else {
+            return Ok(JobSearch::Unknowable {
+                reason: "the intent recorded no job baseline".into(),
+            });
+        };
+        let best = s
+            .jobs
             .iter()
-            .find(|(_, j)| {
-                j.component == package.component_id && j.version == package.target_version
-            })
-            .map(|(id, _)| JobHandle::new(id.clone())))
+            .filter(|(id, j)| !known.contains(id) && j.component == query.package.component_id)
+            .max_by_key(|(_, j)| (!(j.done || j.failed), j.seq));
+        Ok(match best {
+            Some((id, _)) => JobSearch::Found(JobHandle::new(id.clone())),
+            None => JobSearch::NotFound,
+        })
     }
 
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, Error> {
@@ -471,13 +530,13 @@ impl BmcDriver for FakeBmc {
                 "no previous image",
             ));
         };
-        let id = format!(
-            "JID_{:012}",
-            self.next_job.fetch_add(1, Ordering::SeqCst) + 1
-        );
+        let seq = self.next_job.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = format!("JID_{seq:012}");
+        s.rollbacks.push((cid.clone(), prev.clone()));
         s.jobs.insert(
             id.clone(),
             FakeJob {
+                seq,
                 component: cid,
                 version: prev,
                 reboot_required: false,
@@ -510,197 +569,5 @@ trait DefaultTuple {
 impl DefaultTuple for Option<(String, ComponentKind, String)> {
     fn unwrap_or_default_tuple(self) -> (String, ComponentKind, String) {
         self.unwrap_or_else(|| (String::new(), ComponentKind::Other, String::new()))
-    }
-}
-
-/// Resolves every plan artifact whose component the host has and whose
-/// version differs from the installed one; artifact metadata
-/// `{"rebootRequired": bool}` decides reboots (default: true except BMC).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ArtifactListResolver;
-
-#[async_trait]
-impl ArtifactResolver for ArtifactListResolver {
-    async fn resolve(&self, r: ResolveRequest<'_>) -> Result<Vec<Package>, artifacts::Error> {
-        let mut out = Vec::new();
-        for a in r.artifacts {
-            let Some(installed) = r.inventory.installed_for(&a.component) else {
-                continue;
-            };
-            let target = a.version.clone().unwrap_or_default();
-            if installed.version == target && !r.plan.policy.force() {
-                continue;
-            }
-            let kind = installed.kind;
-            let reboot = a
-                .metadata
-                .get("rebootRequired")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(kind != ComponentKind::Bmc);
-            out.push(Package {
-                component_id: a.component.clone(),
-                name: installed.name.clone(),
-                kind,
-                target_version: target,
-                installed_version: Some(installed.version.clone()),
-                source: PackageSource::ImageUri {
-                    uri: a.image_uri.clone(),
-                },
-                checksum: a.checksum.clone(),
-                size_bytes: a.size_bytes.map(|s| s.max(0) as u64),
-                reboot_required: reboot,
-                criticality: None,
-            });
-        }
-        // BMC first, then BIOS, then the rest.
-        out.sort_by_key(|p| p.kind);
-        Ok(out)
-    }
-}
-
-#[derive(Debug, Default)]
-struct ClusterState {
-    /// cluster -> host moid -> in maintenance
-    hosts: BTreeMap<ClusterKey, BTreeMap<String, bool>>,
-    /// Lowest online count seen in any cluster right after a host entered.
-    min_online_seen: BTreeMap<ClusterKey, usize>,
-    enters: u64,
-    exits: u64,
-}
-
-/// A fake cluster manager recording the lowest online count each cluster
-/// ever had, so tests can assert `minHostsOnline` held at every instant.
-#[derive(Clone, Default)]
-pub struct FakeCluster {
-    state: Arc<Mutex<ClusterState>>,
-    enter_delay: Duration,
-    exit_failures: Arc<AtomicU64>,
-}
-
-impl FakeCluster {
-    /// An empty manager; entering maintenance takes `enter_delay` (tokio time).
-    pub fn new(enter_delay: Duration) -> Self {
-        Self {
-            state: Arc::default(),
-            enter_delay,
-            exit_failures: Arc::default(),
-        }
-    }
-
-    /// The next `n` exits from maintenance mode fail (vCenter refuses).
-    pub fn fail_next_exits(&self, n: u64) {
-        self.exit_failures.store(n, Ordering::SeqCst);
-    }
-
-    /// Adds a host to a cluster (online).
-    pub fn add_host(&self, cluster: &ClusterKey, host_moid: &str) {
-        lock(&self.state)
-            .hosts
-            .entry(cluster.clone())
-            .or_default()
-            .insert(host_moid.to_string(), false);
-    }
-
-    /// The lowest number of online hosts a cluster had.
-    pub fn min_online_seen(&self, cluster: &ClusterKey) -> Option<usize> {
-        lock(&self.state).min_online_seen.get(cluster).copied()
-    }
-
-    /// Hosts of a cluster in maintenance now.
-    pub fn in_maintenance_now(&self, cluster: &ClusterKey) -> usize {
-        lock(&self.state)
-            .hosts
-            .get(cluster)
-            .map(|h| h.values().filter(|m| **m).count())
-            .unwrap_or(0)
-    }
-
-    /// (enters, exits) so far.
-    pub fn counts(&self) -> (u64, u64) {
-        let s = lock(&self.state);
-        (s.enters, s.exits)
-    }
-
-    fn key_of(host: &Host) -> Result<(ClusterKey, String), cluster::Error> {
-        match (host.cluster_key(), host.host_moid.clone()) {
-            (Some(k), Some(m)) => Ok((k, m)),
-            _ => Err(cluster::Error::new(
-                &host.fqdn,
-                cluster::ErrorKind::NotMapped,
-                "host has no cluster mapping",
-            )),
-        }
-    }
-}
-
-#[async_trait]
-impl ClusterManager for FakeCluster {
-    async fn cluster_hosts(&self, c: &ClusterKey) -> Result<Vec<ClusterHostState>, cluster::Error> {
-        let s = lock(&self.state);
-        Ok(s.hosts
-            .get(c)
-            .into_iter()
-            .flatten()
-            .map(|(moid, mm)| ClusterHostState {
-                host_moid: moid.clone(),
-                name: moid.clone(),
-                connection: Connection::Connected,
-                in_maintenance: *mm,
-                powered_on: true,
-                overall_status: Status::Green,
-            })
-            .collect())
-    }
-
-    async fn cluster_health(&self, c: &ClusterKey) -> Result<ClusterHealth, cluster::Error> {
-        Ok(ClusterHealth {
-            overall_status: Status::Green,
-            drs_enabled: true,
-            drs_fully_automated: true,
-            ha_enabled: true,
-            hosts: self.cluster_hosts(c).await?,
-        })
-    }
-
-    async fn enter_maintenance(&self, host: &Host, _t: Duration) -> Result<(), cluster::Error> {
-        let (k, m) = Self::key_of(host)?;
-        tokio::time::sleep(self.enter_delay).await;
-        let mut s = lock(&self.state);
-        s.enters += 1;
-        let hosts = s.hosts.entry(k.clone()).or_default();
-        hosts.insert(m, true);
-        let online = hosts.values().filter(|mm| !**mm).count();
-        let e = s.min_online_seen.entry(k).or_insert(online);
-        *e = (*e).min(online);
-        Ok(())
-    }
-
-    async fn exit_maintenance(&self, host: &Host, _t: Duration) -> Result<(), cluster::Error> {
-        let (k, m) = Self::key_of(host)?;
-        if self
-            .exit_failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(cluster::Error::new(
-                &host.fqdn,
-                cluster::ErrorKind::InvalidState,
-                "The operation is not allowed in the current state.",
-            ));
-        }
-        let mut s = lock(&self.state);
-        s.exits += 1;
-        s.hosts.entry(k).or_default().insert(m, false);
-        Ok(())
-    }
-
-    async fn in_maintenance(&self, host: &Host) -> Result<bool, cluster::Error> {
-        let (k, m) = Self::key_of(host)?;
-        Ok(lock(&self.state)
-            .hosts
-            .get(&k)
-            .and_then(|h| h.get(&m))
-            .copied()
-            .unwrap_or(false))
     }
 }
