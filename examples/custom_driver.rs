@@ -2,15 +2,15 @@
 //! driver that wraps firmflow's iDRAC driver, keeps a change log of every
 //! action that touches a server, and refuses to power a host off (a house
 //! rule), while reads pass straight through. A driver for another vendor
-//! implements the same ten methods against its own API.
+//! implements the same methods against its own API.
 //!
 //! `cargo run -p firmflow-examples --example custom_driver`
 
 use async_trait::async_trait;
 use firmflow_core::SystemClock;
 use firmflow_core::bmc::{
-    BmcConnector, BmcDriver, Error, ErrorKind, FirmwareComponent, Inventory, JobStatus, Readiness,
-    ResetKind, SystemInfo, UpdateOptions, UpdateStart,
+    BmcConnector, BmcDriver, Error, ErrorKind, FirmwareComponent, Inventory, JobQuery, JobSearch,
+    JobStatus, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
 };
 use firmflow_core::executor::{Executor, Services};
 use firmflow_core::model::{Host, JobHandle, NewPlan, Package, PlanStatus, UserId};
@@ -59,8 +59,11 @@ impl BmcDriver for AuditedDriver {
         ));
         self.inner.start_update(package, options).await
     }
-    async fn find_job(&self, package: &Package) -> Result<Option<JobHandle>, Error> {
-        self.inner.find_job(package).await
+    async fn job_ids(&self) -> Result<Option<Vec<String>>, Error> {
+        self.inner.job_ids().await
+    }
+    async fn find_job(&self, query: &JobQuery<'_>) -> Result<JobSearch, Error> {
+        self.inner.find_job(query).await
     }
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, Error> {
         self.inner.poll_job(job).await

@@ -352,11 +352,12 @@ pub async fn summary(ctx: &Ctx, o: &Outcome, out: &mut dyn Write) -> anyhow::Res
     let count = |s: RunState| o.runs.iter().filter(|r| r.state == s).count();
     writeln!(
         out,
-        "plan {} {}: {} completed, {} failed, {} cancelled, {} not finished{}",
+        "plan {} {}: {} completed, {} failed, {} need an operator's attention, {} cancelled, {} not finished{}",
         o.plan.id,
         o.plan.status,
         count(RunState::Completed),
         count(RunState::Failed),
+        count(RunState::NeedsAttention),
         count(RunState::Cancelled),
         o.runs.iter().filter(|r| !r.state.is_final()).count(),
         o.plan

@@ -238,7 +238,7 @@ async fn walk_through_on_postgres_updates_every_host_once() {
     assert_eq!(o.code, 0, "{o}");
     let o = w.run(u, &["plan", "start", &id]).await;
     assert_eq!(o.code, 0, "{o}");
-    assert!(o.stdout.contains("6 completed, 0 failed"), "{o}");
+    assert!(o.stdout.contains("6 completed, 0 failed, 0 need"), "{o}");
 
     let o = w.run(u, &["plan", "status", &id, "--json"]).await;
     let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("json");
@@ -294,7 +294,7 @@ async fn run_killed_with_sigkill_resumes_without_flashing_twice() {
     let o = w.run(Some(&url), &args).await;
     assert_eq!(o.code, 0, "{o}");
     assert!(o.stderr.contains("continuing it"), "{o}");
-    assert!(o.stdout.contains("6 completed, 0 failed"), "{o}");
+    assert!(o.stdout.contains("6 completed, 0 failed, 0 need"), "{o}");
     for (h, c, n) in w.flashes() {
         assert_eq!(n, 1, "{h} component {c} flashed {n} times across the kill");
     }
