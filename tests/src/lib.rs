@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod crash;
 pub mod sim_world;
 pub use sim_world::{
     SIM_SPEED, SimHost, SimTls, SimWorld, SimWorldBuilder, realtime_config, realtime_plan,

@@ -184,8 +184,11 @@ mod seed_round_trip {
             "failed",
             "cancelled",
             "retrying",
+            "needs_attention",
         ] {
             assert_eq!(RunState::parse(s).map(|x| x.as_str()), Some(s));
+            let st = RunState::parse(s).expect("known");
+            assert_eq!(serde_json::to_value(st).expect("ser"), serde_json::json!(s));
         }
         for s in [
             "draft",

@@ -28,6 +28,7 @@ pub enum RunState {
     /// Stopped on ambiguous evidence (the BMC cannot say whether an update of
     /// ours reached it); `ctx.checkpoint.attention` holds the evidence. Final:
     /// an operator decides, firmflow never resubmits blindly.
+    #[serde(rename = "needs_attention")]
     NeedsAttention,
 }
 

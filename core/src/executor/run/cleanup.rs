@@ -275,7 +275,7 @@ impl RunDriver {
         let start = p.package.installed_version.clone().unwrap_or_default();
         let mut probe = p.package.clone();
         probe.target_version = start.clone();
-        let search = self.search_job(&probe, &intent).await?;
+        let search = self.search_job(&probe, &intent, true).await?;
         let inv = self.inventory_when_back().await?;
         let now = installed_version(&inv, &probe);
         let evidence = serde_json::json!({

@@ -208,13 +208,24 @@ impl RunDriver {
 
     /// Asks the BMC for the job of an interrupted intent, waiting through a
     /// restarting BMC rather than spending an attempt on it.
-    pub(super) async fn search_job(&mut self, pkg: &Package, intent: &Intent) -> Step<JobSearch> {
+    /// `rollback`: the intent is a rollback's, whose baseline is its own
+    /// (the forward job of the same component is older and never ours).
+    pub(super) async fn search_job(
+        &mut self,
+        pkg: &Package,
+        intent: &Intent,
+        rollback: bool,
+    ) -> Step<JobSearch> {
         let deadline = Instant::now() + Duration::from_secs(self.policy().timeouts().reboot_secs);
         loop {
             let query = JobQuery {
                 package: pkg,
                 since: intent.at,
-                known_jobs: self.known_for(pkg, intent),
+                known_jobs: if rollback {
+                    intent.known_jobs.as_deref()
+                } else {
+                    self.known_for(pkg, intent)
+                },
             };
             match self.bounded(self.bmc.find_job(&query)).await? {
                 Ok(j) => return Ok(j),
@@ -233,7 +244,7 @@ impl RunDriver {
         let pkg = self.package(i)?;
         // Older checkpoints carry no intent: nothing can tell old jobs from new.
         let search = match &intent {
-            Some(intent) => self.search_job(&pkg, intent).await?,
+            Some(intent) => self.search_job(&pkg, intent, false).await?,
             None => JobSearch::Unknowable {
                 reason: "the intent has no identity (written by an older firmflow)".into(),
             },

@@ -330,7 +330,10 @@ impl RunDriver {
     }
 
     async fn run_to_end(&mut self, resumed: bool) {
-        if self.ctx.timing.start_time.is_none() {
+        // The start is journaled with the first checkpoint; a run whose
+        // first holder died before writing it has not started on record.
+        let first = self.ctx.timing.start_time.is_none();
+        if first {
             self.ctx.timing.start_time = Some(self.clock_now());
         }
         // A takeover past the resume cap was handed out only to clean up.
@@ -347,7 +350,6 @@ impl RunDriver {
                 })
                 .await;
         }
-        let first = self.ctx.checkpoint.stage == Stage::New && !resumed && self.run.attempts == 0;
         let ev = first.then(|| {
             NewEvent::info(
                 EventType::UpdateStarted,
