@@ -204,7 +204,7 @@ pub async fn inventory(ctx: &Ctx, sel: &Selection, out: &mut dyn Write) -> anyho
                 format!("{:?}", s.health).to_lowercase(),
             ]),
             Err(e) => {
-                t.row(vec![r.host.fqdn.clone(), "unreachable".into()]);
+                t.row(vec![r.host.fqdn.clone(), "(not read: see below)".into()]);
                 errors.push(format!("{}: {e}", r.host.fqdn));
             }
         }
