@@ -172,7 +172,7 @@ fn sim_package(
 }
 
 /// The demo catalog's packages: a BIOS per model, an iDRAC per generation.
-fn catalog_packages() -> Vec<firmflow_sim::Package> {
+pub(crate) fn catalog_packages() -> Vec<firmflow_sim::Package> {
     let mut v: Vec<firmflow_sim::Package> = BIOS_TARGETS
         .iter()
         .map(|(sid, ver)| sim_package("159", "BIOS", ver, PackageKind::Bios, &[*sid]))

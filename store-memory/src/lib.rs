@@ -413,6 +413,37 @@ impl HostStore for MemoryStore {
         );
         Ok(own)
     }
+
+    async fn remove_host(&self, id: HostId) -> Result<()> {
+        let mut s = self.lock();
+        let Some(host) = s.hosts.get(&id).cloned() else {
+            return Err(Error::not_found(format!("host {id}")));
+        };
+        // A host in an unfinished campaign stays: its run would lose its host.
+        let busy = s.runs.values().find(|r| {
+            r.host_id == id
+                && (r.state == RunState::Running
+                    || s.plans
+                        .get(&r.plan_id)
+                        .and_then(|p| p.plan.as_ref())
+                        .is_some_and(|p| !p.status.is_final()))
+        });
+        if let Some(r) = busy {
+            return Err(Error::Conflict(format!(
+                "host {} is a target of plan {}, which has not finished",
+                host.fqdn, r.plan_id
+            )));
+        }
+        if let Some(k) = host.cluster_key()
+            && let Some(m) = s.cluster_members.get_mut(&k)
+        {
+            m.remove(&id);
+        }
+        s.hosts.remove(&id);
+        s.credentials.retain(|c| c.host_id != Some(id));
+        s.sessions.remove(&id);
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -142,6 +142,37 @@ impl HostStore for PgStore {
             rs.iter().map(rows::credential).collect::<Result<Vec<_>>>()
         })
     }
+
+    async fn remove_host(&self, id: HostId) -> Result<()> {
+        // One statement, so no campaign can pick the host up in between.
+        // Credentials, sessions and the runs of finished plans go with the
+        // host (ON DELETE CASCADE); the audit trail keeps its events.
+        const BUSY: &str = "SELECT r.plan_id FROM host_runs r JOIN update_plans p ON p.id = r.plan_id \
+             WHERE r.host_id = $1 AND (r.state = 'running' \
+             OR p.status NOT IN ('completed', 'failed', 'cancelled'))";
+        let delete = format!("DELETE FROM hosts WHERE id = $1 AND NOT EXISTS ({BUSY})");
+        with_conn!(self, c => {
+            let done = sqlx::query(AssertSqlSafe(delete))
+                .bind(id.0)
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+            let busy: Option<Uuid> = sqlx::query_scalar(AssertSqlSafe(format!("{BUSY} LIMIT 1")))
+                .bind(id.0)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(db_err)?;
+            Err(match busy {
+                Some(plan) => Error::Conflict(format!(
+                    "host {id} is a target of plan {plan}, which has not finished"
+                )),
+                None => Error::not_found(format!("host {id}")),
+            })
+        })
+    }
 }
 
 /// Sealed username and secret with the id of the key that sealed them.

@@ -46,6 +46,7 @@ macro_rules! cases {
 
 cases!(
     hosts_and_credentials,
+    remove_host_waits_for_unfinished_plans,
     plan_creation_is_idempotent_and_creates_runs,
     plan_status_is_compare_and_set,
     draft_plan_admits_nothing,
@@ -217,6 +218,46 @@ async fn hosts_and_credentials<S: Store>(s: &S, _c: &ManualClock) {
         .expect("creds");
     let paths: Vec<_> = creds.iter().map(|c| c.vault_path.as_str()).collect();
     assert_eq!(paths, vec!["vault:kv/a", "env:IDRAC"], "host's own first");
+}
+
+async fn remove_host_waits_for_unfinished_plans<S: Store>(s: &S, _c: &ManualClock) {
+    let a = host(s, "a", Some("c1")).await;
+    let b = host(s, "b", Some("c1")).await;
+    s.add_credential(Some(a.id), CredentialKind::Idrac, "env:A")
+        .await
+        .expect("cred");
+    let p = s
+        .create_plan(plan_for(&[(&a, 0)], 1, 0))
+        .await
+        .expect("create")
+        .plan;
+    // A draft plan targets it: refused, nothing removed.
+    assert!(matches!(s.remove_host(a.id).await, Err(Error::Conflict(_))));
+    assert!(s.get_host(a.id).await.is_ok());
+    // A host no plan targets goes at once.
+    s.remove_host(b.id).await.expect("remove b");
+    assert!(matches!(
+        s.get_host(b.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.remove_host(b.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    // Once the plan is over, the host and its credentials may go.
+    assert!(
+        s.set_plan_status(p.id, PlanStatus::Draft, PlanStatus::Cancelled, None, None)
+            .await
+            .expect("cancel")
+    );
+    s.remove_host(a.id).await.expect("remove a");
+    assert!(s.list_hosts().await.expect("list").is_empty());
+    let c = host(s, "c", None).await;
+    let creds = s
+        .credentials_for(c.id, CredentialKind::Idrac)
+        .await
+        .expect("creds");
+    assert!(creds.is_empty(), "a's credential went with it: {creds:?}");
 }
 
 async fn plan_creation_is_idempotent_and_creates_runs<S: Store>(s: &S, _c: &ManualClock) {

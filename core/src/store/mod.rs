@@ -106,6 +106,15 @@ pub trait HostStore: Send + Sync {
         host_id: HostId,
         kind: CredentialKind,
     ) -> Result<Vec<CredentialRecord>>;
+    /// Removes a host with its credential references and cached session.
+    /// Refused (`Conflict`) while a plan that has not finished targets it.
+    /// The default refuses: a store written before this method existed
+    /// keeps every host.
+    async fn remove_host(&self, id: HostId) -> Result<()> {
+        Err(Error::Conflict(format!(
+            "this store cannot remove hosts (host {id})"
+        )))
+    }
 }
 
 /// The result of creating a plan.
