@@ -10,6 +10,15 @@
 //!   and the BMC job id right after; a resume polls, never resubmits.
 //! - Admission is a pure function over a snapshot taken atomically by the store.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 pub mod artifacts;
 pub mod bmc;
 pub mod checks;

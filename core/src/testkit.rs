@@ -3,6 +3,14 @@
 //! cluster and resolver ports whose behaviour is scripted per host and
 //! whose side effects are counted (to prove exactly-once installs).
 
+// Test support: a failed expectation here is a failed test, so it panics.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 pub mod fakes;
 
 pub use crate::ManualClock;

@@ -9,6 +9,15 @@
 //! stop after a bounded number of candidates, so a 10,000-host plan claims in
 //! time independent of its size.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use firmflow_core::Clock;

@@ -53,9 +53,9 @@ impl SecretKey {
         let t = text.trim();
         if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
             let mut out = [0u8; 32];
-            for (i, chunk) in t.as_bytes().chunks(2).enumerate() {
+            for (byte, chunk) in out.iter_mut().zip(t.as_bytes().chunks(2)) {
                 let s = std::str::from_utf8(chunk).map_err(|_| bad_text())?;
-                out[i] = u8::from_str_radix(s, 16).map_err(|_| bad_text())?;
+                *byte = u8::from_str_radix(s, 16).map_err(|_| bad_text())?;
             }
             return Self::from_bytes(&out, id);
         }

@@ -16,6 +16,15 @@
 //! All objects live in one configurable schema (default `firmflow`); the
 //! embedded migrations ([`MIGRATOR`]) create them.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 mod admin;
 mod config_store;
 mod credentials;
@@ -337,7 +346,8 @@ impl PgStore {
                 return Duration::ZERO;
             }
             let i = ((lat.len() - 1) as f64 * p).round() as usize;
-            Duration::from_micros(u64::from(lat[i.min(lat.len() - 1)]))
+            let at = lat.get(i.min(lat.len() - 1)).copied().unwrap_or(0);
+            Duration::from_micros(u64::from(at))
         };
         StoreMetrics {
             fenced_writes: self.inner.metrics.fenced_writes.load(Ordering::Relaxed),

@@ -7,6 +7,14 @@
 //! firmflow_core::store::conformance::run_all(&MyFactory).await;
 //! ```
 
+// Test support: a failed expectation here is a failed test, so it panics.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use super::*;
 use crate::policy::StandardAdmission;
 use crate::{Clock, ManualClock};
