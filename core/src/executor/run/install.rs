@@ -42,6 +42,20 @@ impl RunDriver {
                 }
             }
         }
+        // A package journaled failed fails the run, also when the failure
+        // was journaled by a holder that died before acting on it.
+        if let Some(reason) = self
+            .ctx
+            .checkpoint
+            .packages
+            .iter()
+            .find_map(|p| match &p.status {
+                PackageStatus::Failed { reason } => Some(format!("{}: {reason}", p.package.name)),
+                _ => None,
+            })
+        {
+            return Err(failed(reason, false));
+        }
         let awaiting: Vec<usize> = self
             .ctx
             .checkpoint
