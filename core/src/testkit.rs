@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod bmc_conformance;
 pub mod fakes;
 
 pub use crate::ManualClock;

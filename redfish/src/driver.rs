@@ -463,6 +463,10 @@ impl RedfishDriver {
         match self.client.get(uri).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            // iDRAC answers a GET of a job it does not know with 404 and
+            // SUP024 ("InstanceID … invalid"), which elsewhere means a
+            // rejected package: here it only says the job is not there.
+            Err(e) if e.message_id.as_deref().map(message_suffix) == Some("SUP024") => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -24,6 +24,7 @@ pub mod connector;
 pub mod driver;
 pub mod error;
 pub mod racadm;
+pub mod racadm_repo;
 pub mod repair;
 pub mod repo;
 pub mod state;

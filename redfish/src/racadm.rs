@@ -10,11 +10,13 @@
 
 use crate::error::BmcMessage;
 use crate::error::{Outcome, classify_message_id, message_suffix};
+use crate::racadm_repo;
+use crate::repo::RepoHandle;
 use crate::state::{dell_job_state, percent};
 use async_trait::async_trait;
 use firmflow_core::bmc::{
-    self, BmcDriver, ErrorKind, FirmwareComponent, Health, Inventory, JobQuery, JobSearch,
-    JobStatus, PowerState, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
+    self, BmcDriver, BmcJobState, ErrorKind, FirmwareComponent, Health, Inventory, JobQuery,
+    JobSearch, JobStatus, PowerState, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
 };
 use firmflow_core::credentials::Credential;
 use firmflow_core::model::{ComponentKind, JobHandle, Package, PackageSource};
@@ -173,6 +175,9 @@ pub struct RacadmDriver {
     cfg: RacadmConfig,
     address: String,
     credential: Credential,
+    /// Since when a finished repository job has had no job for a package
+    /// (key: repository job, component, version).
+    repo_idle: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 impl RacadmDriver {
@@ -182,6 +187,7 @@ impl RacadmDriver {
             cfg,
             address,
             credential,
+            repo_idle: Default::default(),
         }
     }
 
@@ -287,6 +293,124 @@ impl RacadmDriver {
     }
 }
 
+impl RacadmDriver {
+    /// A repository job created after the run's baseline that covers
+    /// `package`: still working, or with a child job for the package.
+    async fn covering_repository_job(
+        &self,
+        package: &Package,
+        known: &[String],
+    ) -> Result<Option<RepoHandle>, bmc::Error> {
+        let jobs = parse_jobqueue(&self.run(&["jobqueue", "view"]).await?);
+        let Some(repo) = racadm_repo::unknown_repository_job(&jobs, known) else {
+            return Ok(None);
+        };
+        let mut h = RepoHandle::for_package(repo.id.clone(), None, None, package);
+        Ok(match racadm_repo::read(&jobs, &h) {
+            racadm_repo::Reading::Child(c) if !c.status().state.is_final() => {
+                h.child = Some(c.id.clone());
+                Some(h)
+            }
+            racadm_repo::Reading::Repository(Some(r)) if !r.status().state.is_final() => Some(h),
+            racadm_repo::Reading::OthersFirst { .. } if package.kind == ComponentKind::Bmc => {
+                Some(h)
+            }
+            _ => None,
+        })
+    }
+
+    /// The state of one package of a repository update: its child job's,
+    /// or while there is none, what the repository job and its other
+    /// children say — never the repository job's own Completed.
+    async fn poll_repository(&self, h: &RepoHandle) -> Result<JobStatus, bmc::Error> {
+        let jobs = parse_jobqueue(&self.run(&["jobqueue", "view"]).await?);
+        let about = |st: JobStatus, what: String| JobStatus {
+            message: Some(match &st.message {
+                Some(m) => format!("{what}: {m}"),
+                None => what,
+            }),
+            ..st
+        };
+        let waiting = |state, message: String| JobStatus {
+            state,
+            percent: None,
+            message: Some(message),
+            message_id: None,
+        };
+        let key = format!("{}|{}|{}", h.repo, h.component_id, h.version);
+        Ok(match racadm_repo::read(&jobs, h) {
+            racadm_repo::Reading::Child(c) => {
+                if let Ok(mut idle) = self.repo_idle.lock() {
+                    idle.remove(&key);
+                }
+                about(
+                    c.status(),
+                    format!(
+                        "{} {} (job {} of repository job {})",
+                        h.name, h.version, c.id, h.repo
+                    ),
+                )
+            }
+            racadm_repo::Reading::Repository(Some(r)) => about(
+                r.status(),
+                format!("repository job {} for {} {}", h.repo, h.name, h.version),
+            ),
+            racadm_repo::Reading::Repository(None) => waiting(
+                BmcJobState::Missing,
+                format!("no job for {} {} on the BMC", h.name, h.version),
+            ),
+            racadm_repo::Reading::OthersFirst { awaiting_reboot } => waiting(
+                if awaiting_reboot {
+                    BmcJobState::AwaitingReboot
+                } else {
+                    BmcJobState::Running
+                },
+                format!(
+                    "repository job {}: other packages install first; {} {} follows",
+                    h.repo, h.name, h.version
+                ),
+            ),
+            racadm_repo::Reading::NoChild(r) => {
+                let st = r.status();
+                let nothing_applicable =
+                    st.message_id.as_deref().map(message_suffix) == Some("SUP029");
+                let since = self
+                    .repo_idle
+                    .lock()
+                    .ok()
+                    .map(|mut m| *m.entry(key).or_insert_with(tokio::time::Instant::now));
+                // The iDRAC creates its own update job only after the
+                // staged ones ran: give it a moment before concluding.
+                if since.is_some_and(|t| t.elapsed() < REPO_CHILD_GRACE) && !nothing_applicable {
+                    waiting(
+                        BmcJobState::Running,
+                        format!(
+                            "repository job {} finished; waiting for the iDRAC to create the job for {} {}",
+                            h.repo, h.name, h.version
+                        ),
+                    )
+                } else {
+                    // No job was made: the inventory decides (already
+                    // installed, or not applicable to this system).
+                    JobStatus {
+                        state: BmcJobState::CompletedWithErrors,
+                        percent: Some(100),
+                        message: Some(format!(
+                            "repository job {} created no job for {} {}",
+                            h.repo, h.name, h.version
+                        )),
+                        message_id: st.message_id,
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// How long a finished repository job may go without a job for a package
+/// before the package is judged not applicable.
+const REPO_CHILD_GRACE: Duration = Duration::from_secs(120);
+
 fn version_of(kv: &[(String, String)], key: &str) -> Option<String> {
     kv.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -368,7 +492,16 @@ impl BmcDriver for RacadmDriver {
         package: &Package,
         options: &UpdateOptions,
     ) -> Result<UpdateStart, bmc::Error> {
-        let _ = options; // racadm applies per package type; the executor reboots.
+        // racadm applies per package type; the executor reboots.
+        if let PackageSource::Repository { .. } = &package.source
+            && let Some(h) = self
+                .covering_repository_job(package, &options.known_jobs)
+                .await?
+        {
+            // One repository job installs every applicable package of the
+            // catalog: a second one would flash the staged ones twice.
+            return Ok(UpdateStart::Submitted(h.to_job()));
+        }
         let result = match &package.source {
             PackageSource::LocalFile { path } => self.run(&["update", "-f", path]).await,
             PackageSource::ImageUri { uri } => {
@@ -410,6 +543,13 @@ impl BmcDriver for RacadmDriver {
         };
         match result {
             Ok(out) => match find_jid(&out) {
+                // The repository job's Completed is not this package's:
+                // poll_job follows the package's child job.
+                Some(jid) if matches!(package.source, PackageSource::Repository { .. }) => {
+                    Ok(UpdateStart::Submitted(
+                        RepoHandle::for_package(jid, None, None, package).to_job(),
+                    ))
+                }
                 Some(jid) => Ok(UpdateStart::Submitted(JobHandle::new(jid))),
                 None if message_ids(&out)
                     .iter()
@@ -439,27 +579,25 @@ impl BmcDriver for RacadmDriver {
             });
         };
         let jobs = parse_jobqueue(&self.run(&["jobqueue", "view"]).await?);
-        let want = package.name.to_ascii_lowercase();
-        let repo = matches!(package.source, PackageSource::Repository { .. });
+        if let PackageSource::Repository { .. } = &package.source {
+            // The interrupted submission's repository job, followed to the
+            // package's child like a fresh one (never the repository job's
+            // own state, never a repository job from before the intent).
+            return Ok(match racadm_repo::unknown_repository_job(&jobs, known) {
+                Some(r) => {
+                    let mut h = RepoHandle::for_package(r.id.clone(), None, None, package);
+                    if let racadm_repo::Reading::Child(c) = racadm_repo::read(&jobs, &h) {
+                        h.child = Some(c.id.clone());
+                    }
+                    JobSearch::Found(h.to_job())
+                }
+                None => JobSearch::NotFound,
+            });
+        }
         let mut hits: Vec<&RacadmJob> = jobs
             .iter()
             .filter(|j| !known.contains(&j.id))
-            .filter(|j| {
-                let n = j.name.to_ascii_lowercase();
-                if repo {
-                    return n.contains("repository update");
-                }
-                let target = n
-                    .strip_prefix("firmware update:")
-                    .unwrap_or(&n)
-                    .trim()
-                    .to_string();
-                n.starts_with("firmware update")
-                    && (want.contains(&target)
-                        || target.contains(&want)
-                        || (package.kind == ComponentKind::Bmc && target.contains("idrac"))
-                        || (package.kind == ComponentKind::Bios && target.contains("bios")))
-            })
+            .filter(|j| racadm_repo::names_component(&j.name, &package.name, package.kind))
             .collect();
         hits.sort_by(|a, b| {
             a.status()
@@ -475,6 +613,9 @@ impl BmcDriver for RacadmDriver {
     }
 
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, bmc::Error> {
+        if let Some(h) = RepoHandle::parse(job) {
+            return self.poll_repository(&h).await;
+        }
         match self.run(&["jobqueue", "view", "-i", &job.id]).await {
             Ok(out) => match parse_jobqueue(&out).into_iter().find(|j| j.id == job.id) {
                 Some(j) => Ok(j.status()),

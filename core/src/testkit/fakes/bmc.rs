@@ -211,6 +211,28 @@ impl FakeFleet {
             .and_then(|h| lock(&h).installed.get(component).cloned())
     }
 
+    /// Sets the installed version of a component, as another tool (or a
+    /// downgrade outside firmflow) would: the job that installed the old
+    /// version stays on the queue.
+    pub fn set_version(&self, fqdn: &str, component: &str, version: &str) {
+        if let Some(h) = self.host(fqdn) {
+            lock(&h)
+                .installed
+                .insert(component.to_string(), version.to_string());
+        }
+    }
+
+    /// Makes jobs for `component` fail from now on (`failing`), or succeed again.
+    pub fn set_failing(&self, fqdn: &str, component: &str, failing: bool) {
+        if let Some(h) = self.host(fqdn) {
+            let mut h = lock(&h);
+            h.script.failing_components.retain(|c| c != component);
+            if failing {
+                h.script.failing_components.push(component.to_string());
+            }
+        }
+    }
+
     /// Driver calls made to a host.
     pub fn calls(&self, fqdn: &str) -> u64 {
         self.host(fqdn).map(|h| lock(&h).calls).unwrap_or(0)
