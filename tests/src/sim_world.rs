@@ -66,9 +66,16 @@ pub struct SimWorldBuilder {
     tls_for: Vec<(usize, SimTls)>,
     speed: f64,
     seed: u64,
+    racadm: Option<std::path::PathBuf>,
 }
 
 impl SimWorldBuilder {
+    /// Manage every iDRAC through remote racadm, run from `binary` (the
+    /// tests' fake racadm, which speaks to the simulator).
+    pub fn racadm(mut self, binary: impl Into<std::path::PathBuf>) -> Self {
+        self.racadm = Some(binary.into());
+        self
+    }
     /// Number of simulated iDRACs.
     pub fn hosts(mut self, n: usize) -> Self {
         self.hosts = n;
@@ -139,6 +146,14 @@ impl SimWorldBuilder {
             // The simulator's LC settles in simulated time; no real-time wait.
             lc_settle: Duration::ZERO,
             upload_timeout: Duration::from_secs(30),
+            racadm: firmflow_redfish::RacadmConfig {
+                binary: self
+                    .racadm
+                    .clone()
+                    .unwrap_or_else(|| std::path::PathBuf::from("racadm")),
+                timeout: Duration::from_secs(30),
+                ..firmflow_redfish::RacadmConfig::default()
+            },
             ..ConnectorConfig::default()
         };
         let connector = Arc::new(
@@ -163,6 +178,8 @@ impl SimWorldBuilder {
             let mut nh = NewHost::idrac(format!("{}.sim.test", info.name), info.url.clone());
             if info.flavor == Flavor::Generic {
                 nh.mgmt_kind = MgmtKind::Redfish;
+            } else if self.racadm.is_some() {
+                nh.mgmt_kind = MgmtKind::Racadm;
             }
             nh.model = Some(info.model.clone());
             nh.service_tag = Some(info.service_tag.clone());
@@ -217,6 +234,7 @@ impl SimWorld {
             tls_for: Vec::new(),
             speed: SIM_SPEED,
             seed: 7,
+            racadm: None,
         }
     }
 

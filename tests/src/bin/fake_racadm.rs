@@ -287,12 +287,13 @@ async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (mut base, mut user, mut password) = (String::new(), String::new(), String::new());
     let mut rest = Vec::new();
+    let mut no_cert_check = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "-r" => base = args.next().unwrap_or_default(),
             "-u" => user = args.next().unwrap_or_default(),
             "-p" => password = args.next().unwrap_or_default(),
-            "--nocertwarn" => {}
+            "--nocertwarn" => no_cert_check = true,
             _ => rest.push(a),
         }
     }
@@ -303,7 +304,11 @@ async fn main() -> ExitCode {
         base: base.trim_end_matches('/').to_string(),
         user,
         password,
-        http: reqwest::Client::new(),
+        // Like racadm: the BMC's certificate is checked unless told not to.
+        http: reqwest::Client::builder()
+            .danger_accept_invalid_certs(no_cert_check)
+            .build()
+            .expect("HTTP client"),
     };
     match command(&bmc, &rest).await {
         Ok(out) => {
