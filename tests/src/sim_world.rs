@@ -152,7 +152,6 @@ impl SimWorldBuilder {
                     .clone()
                     .unwrap_or_else(|| std::path::PathBuf::from("racadm")),
                 timeout: Duration::from_secs(30),
-                ..firmflow_redfish::RacadmConfig::default()
             },
             ..ConnectorConfig::default()
         };
