@@ -540,13 +540,13 @@ impl RedfishDriver {
                 .iter()
                 .any(|p| p.eq_ignore_ascii_case(&scheme))
         {
-            body["TransferProtocol"] = json!(scheme);
+            set_field(&mut body, "TransferProtocol", json!(scheme));
         }
         if let Some(at) = self.apply_time(s, options) {
-            body["@Redfish.OperationApplyTime"] = json!(at);
+            set_field(&mut body, "@Redfish.OperationApplyTime", json!(at));
         }
         if options.force && !self.dell() {
-            body["ForceUpdate"] = json!(true);
+            set_field(&mut body, "ForceUpdate", json!(true));
         }
         self.client.action(&target, &body).await
     }
@@ -607,10 +607,10 @@ impl RedfishDriver {
         if let Some(uri) = &s.multipart {
             let mut params = json!({"Targets": []});
             if let Some(at) = self.apply_time(s, options) {
-                params["@Redfish.OperationApplyTime"] = json!(at);
+                set_field(&mut params, "@Redfish.OperationApplyTime", json!(at));
             }
             if self.dell() {
-                params["Oem"] = json!({});
+                set_field(&mut params, "Oem", json!({}));
             }
             return self
                 .client
@@ -769,8 +769,9 @@ impl RedfishDriver {
     ) -> Resolution {
         let repo_at = queue.iter().position(|d| job_id(d) == h.repo);
         let after: Vec<Value> = match repo_at {
-            Some(i) => queue[i + 1..]
+            Some(i) => queue
                 .iter()
+                .skip(i + 1)
                 .filter(|d| is_firmware_job(d) && !is_repository_job(d))
                 .cloned()
                 .collect(),
@@ -1197,6 +1198,14 @@ fn names_component(doc: &Value, component: &str, kind: ComponentKind) -> bool {
         _ => false,
     };
     by_kind || (!target.is_empty() && (pname.contains(&target) || target.contains(&pname)))
+}
+
+/// Sets `key` on a JSON object built by this module (a no-op on anything
+/// else, which the builders never make).
+fn set_field(v: &mut Value, key: &str, value: Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_string(), value);
+    }
 }
 
 fn job_id(doc: &Value) -> &str {

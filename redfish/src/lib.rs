@@ -19,6 +19,16 @@
 //! mapping ([`state`], [`driver`]), MessageId classification ([`error`]) and
 //! the TLS client builder ([`tls`]).
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod client;
 pub mod connector;
 pub mod driver;

@@ -129,18 +129,19 @@ pub fn parse_jobqueue(text: &str) -> Vec<RacadmJob> {
 
 /// The first `JID_` + 12 digits in `text`.
 pub fn find_jid(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(pos) = text[i..].find("JID_") {
-        let start = i + pos;
-        let digits = &bytes[start + 4..];
-        let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        if n == 12 {
-            return Some(text[start..start + 16].to_string());
-        }
-        i = start + 4;
-    }
-    None
+    text.match_indices("JID_").find_map(|(start, _)| {
+        let id = text.get(start..start + 16)?;
+        id.get(4..)
+            .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|_| {
+                // Exactly 12 digits: the next character is not a digit.
+                !text
+                    .get(start + 16..)
+                    .and_then(|r| r.bytes().next())
+                    .is_some_and(|b| b.is_ascii_digit())
+            })
+            .map(|_| id.to_string())
+    })
 }
 
 /// `key = value` lines (`getversion`, `getremoteservicesstatus`).
@@ -721,6 +722,11 @@ mod tests {
             Some("JID_123456789012".into())
         );
         assert_eq!(find_jid("JID_1234567890123"), None);
+        // Multi-byte text around the id never splits a character.
+        assert_eq!(
+            find_jid("ünïcode JID_ JID_999999999999é").as_deref(),
+            Some("JID_999999999999")
+        );
         assert_eq!(
             message_ids("ERROR: SUP029: Firmware versions on server match catalog"),
             vec!["SUP029"]
