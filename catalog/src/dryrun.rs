@@ -263,14 +263,14 @@ pub fn dry_run(input: &DryRunInput<'_>) -> DryRun {
             members.entry(k).or_default().insert(member_key(f));
         }
     }
-    let mut order: Vec<usize> = (0..hosts.len()).collect();
-    order.sort_by(|&a, &b| {
-        hosts[b]
-            .priority
-            .cmp(&hosts[a].priority)
-            .then_with(|| hosts[a].host.cmp(&hosts[b].host))
-    });
-    let mut pending: Vec<usize> = order;
+    // Highest priority first, then by name; ties keep input order.
+    let mut order: Vec<(std::cmp::Reverse<i32>, &str, usize)> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (std::cmp::Reverse(h.priority), h.host.as_str(), i))
+        .collect();
+    order.sort_unstable();
+    let mut pending: Vec<usize> = order.into_iter().map(|(_, _, i)| i).collect();
     let mut running: Vec<(DateTime<Utc>, usize)> = Vec::new();
     let mut now = input.start;
     let mut waves: Vec<Wave> = Vec::new();
@@ -303,8 +303,8 @@ pub fn dry_run(input: &DryRunInput<'_>) -> DryRun {
             );
         }
         for (_, i) in &running {
-            let f = &input.hosts[*i];
-            if let Some(k) = f.host.cluster_key()
+            if let Some(f) = input.hosts.get(*i)
+                && let Some(k) = f.host.cluster_key()
                 && let Some(v) = clusters.get_mut(&k)
             {
                 v.in_flight.insert(member_key(f));
@@ -312,20 +312,20 @@ pub fn dry_run(input: &DryRunInput<'_>) -> DryRun {
         }
         let candidates: Vec<Candidate> = pending
             .iter()
-            .map(|&i| {
-                let f = &input.hosts[i];
-                Candidate {
-                    run_id: run_ids[i],
+            .filter_map(|&i| {
+                let (f, run_id, planned) = (input.hosts.get(i)?, run_ids.get(i)?, hosts.get(i)?);
+                Some(Candidate {
+                    run_id: *run_id,
                     host_id: f.host.id,
                     cluster: f.host.cluster_key(),
                     member_key: member_key(f),
-                    priority: hosts[i].priority,
+                    priority: planned.priority,
                     run_at: input.start,
                     state: RunState::Pending,
                     resumes: 0,
                     cleanup: false,
                     dirty: false,
-                }
+                })
             })
             .collect();
         let snapshot = AdmissionSnapshot {
@@ -347,11 +347,12 @@ pub fn dry_run(input: &DryRunInput<'_>) -> DryRun {
             let mut names = Vec::new();
             for r in &decision.admit {
                 let Some(&i) = by_run.get(r) else { continue };
-                let dur = Duration::from_secs(hosts[i].duration_secs);
-                hosts[i].wave = Some(waves.len() + 1);
-                hosts[i].start_offset_secs = Some(offset);
+                let Some(h) = hosts.get_mut(i) else { continue };
+                let dur = Duration::from_secs(h.duration_secs);
+                h.wave = Some(waves.len() + 1);
+                h.start_offset_secs = Some(offset);
                 running.push((add(now, dur), i));
-                names.push(hosts[i].host.clone());
+                names.push(h.host.clone());
                 pending.retain(|&p| p != i);
             }
             waves.push(Wave {
@@ -377,9 +378,9 @@ pub fn dry_run(input: &DryRunInput<'_>) -> DryRun {
                 continue;
             }
             for (r, why) in &decision.deferred {
-                if let Some(&i) = by_run.get(r) {
+                if let Some(h) = by_run.get(r).and_then(|&i| hosts.get(i)) {
                     blocked.push(BlockedHost {
-                        host: hosts[i].host.clone(),
+                        host: h.host.clone(),
                         reason: deferral_text(why, policy.min_hosts_online),
                     });
                 }

@@ -328,6 +328,20 @@ impl CatalogIndex {
         self.by_model.get(&short).copied()
     }
 
+    /// Package `ci` and its device `di`: positions the index took from this
+    /// same catalog when it was built, so they are always present.
+    fn found(&self, ci: usize, di: usize, by_pci: bool) -> Option<Lookup<'_>> {
+        let package = self.catalog.components.get(ci)?;
+        let device = package.devices.get(di)?;
+        Some(Lookup::Found {
+            package,
+            index: ci,
+            device: di,
+            by_pci,
+            catalog_component_id: device.component_id.as_deref(),
+        })
+    }
+
     /// What the catalog has for one inventory member of a system.
     pub fn lookup(&self, system_id: u32, item: &FirmwareComponent) -> Lookup<'_> {
         let Some(entry) = self.systems.get(&system_id) else {
@@ -342,15 +356,10 @@ impl CatalogIndex {
         if let Some(cid) = cid
             && let Some(sel) = entry.by_component.get(cid)
         {
-            if let Some((ci, di)) = sel.best {
-                let package = &self.catalog.components[ci];
-                return Lookup::Found {
-                    package,
-                    index: ci,
-                    device: di,
-                    by_pci: false,
-                    catalog_component_id: package.devices[di].component_id.as_deref(),
-                };
+            if let Some((ci, di)) = sel.best
+                && let Some(found) = self.found(ci, di, false)
+            {
+                return found;
             }
             refused = sel.refused;
         }
@@ -368,15 +377,10 @@ impl CatalogIndex {
                     });
                 }
             }
-            if let Some((ci, di)) = best {
-                let package = &self.catalog.components[ci];
-                return Lookup::Found {
-                    package,
-                    index: ci,
-                    device: di,
-                    by_pci: true,
-                    catalog_component_id: package.devices[di].component_id.as_deref(),
-                };
+            if let Some((ci, di)) = best
+                && let Some(found) = self.found(ci, di, true)
+            {
+                return found;
             }
             refused += entry
                 .pci_refused
@@ -424,7 +428,9 @@ fn pci_matches(catalog: &PciInfo, inv: &PciIds) -> bool {
 
 /// Whether package `a` should replace the current choice `b`.
 fn better(catalog: &Catalog, a: (usize, usize), b: (usize, usize)) -> bool {
-    let (pa, pb) = (&catalog.components[a.0], &catalog.components[b.0]);
+    let (Some(pa), Some(pb)) = (catalog.components.get(a.0), catalog.components.get(b.0)) else {
+        return false;
+    };
     match compare_versions(&pb.vendor_version, &pa.vendor_version) {
         VersionOrdering::Newer => true,
         VersionOrdering::Older => false,

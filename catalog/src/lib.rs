@@ -12,6 +12,16 @@
 //! [`locator`], [`source`], [`verify`] and [`mirror`] for where things come
 //! from; [`resolver`] ties them to core's port.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod compliance;
 pub mod dryrun;
 pub mod error;

@@ -106,8 +106,8 @@ pub(crate) fn open_decoded<'a, R: Read + 'a>(
     if let Some(w) = &sniff.warning {
         tracing::warn!(file = name, "{w}");
     }
-    let body: Box<dyn Read + 'a> =
-        Box::new(io::Cursor::new(prefix[sniff.bom_len..].to_vec()).chain(stream));
+    prefix.drain(..sniff.bom_len.min(prefix.len()));
+    let body: Box<dyn Read + 'a> = Box::new(io::Cursor::new(prefix).chain(stream));
     Ok(Decoded {
         reader: DecodingReader::new(body, sniff.encoding, sniff.bom_len as u64),
         encoding: sniff.encoding,
@@ -126,19 +126,10 @@ pub(crate) fn decode_to_string(input: &[u8], name: &str) -> Result<String, Catal
     Ok(out)
 }
 
+/// Appends up to `n` bytes of `r` to `buf` (fewer only at the end of `r`).
 fn read_up_to<R: Read>(r: &mut R, buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
-    let mut chunk = vec![0u8; n];
-    let mut filled = 0;
-    while filled < n {
-        match r.read(&mut chunk[filled..]) {
-            Ok(0) => break,
-            Ok(k) => filled += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.extend_from_slice(&chunk[..filled]);
-    Ok(())
+    // read_to_end retries on Interrupted, like a hand-written loop would.
+    r.by_ref().take(n as u64).read_to_end(buf).map(|_| ())
 }
 
 fn io_error(name: &str, e: io::Error) -> CatalogError {
@@ -275,14 +266,14 @@ fn sniff_encoding(p: &[u8]) -> Sniffed {
     if p.starts_with(&[0xFE, 0xFF]) {
         return plain(UTF_16BE, 2);
     }
-    if p.len() >= 2 && p[0] == b'<' && p[1] == 0 {
+    if p.starts_with(&[b'<', 0]) {
         return Sniffed {
             encoding: UTF_16LE,
             bom_len: 0,
             warning: Some("UTF-16LE without a byte order mark; decoded as UTF-16LE".into()),
         };
     }
-    if p.len() >= 2 && p[0] == 0 && p[1] == b'<' {
+    if p.starts_with(&[0, b'<']) {
         return Sniffed {
             encoding: UTF_16BE,
             bom_len: 0,
@@ -317,7 +308,7 @@ fn sniff_encoding(p: &[u8]) -> Sniffed {
 /// The `encoding` pseudo-attribute of an 8-bit XML declaration.
 fn declared_encoding(p: &[u8]) -> Option<String> {
     let end = p.windows(2).position(|w| w == b"?>")?;
-    let decl = std::str::from_utf8(&p[..end]).ok()?;
+    let decl = std::str::from_utf8(p.get(..end)?).ok()?;
     if !decl.trim_start().starts_with("<?xml") {
         return None;
     }
@@ -374,11 +365,27 @@ impl<R: Read> DecodingReader<R> {
     }
 }
 
+/// Copies as much of `src` as fits to the start of `dst`; returns how much.
+fn copy_prefix(src: &[u8], dst: &mut [u8]) -> usize {
+    let n = src.len().min(dst.len());
+    if let (Some(to), Some(from)) = (dst.get_mut(..n), src.get(..n)) {
+        to.copy_from_slice(from);
+    }
+    n
+}
+
+/// The decoder's positions left its buffer: a bug here, reported as an
+/// I/O error of the catalog read rather than a panic.
+fn buffer_out_of_range(which: &str) -> io::Error {
+    io::Error::other(format!(
+        "catalog decoder: {which} buffer position out of range"
+    ))
+}
+
 impl<R: Read> Read for DecodingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
+        let n = copy_prefix(avail, buf);
         self.consume(n);
         Ok(n)
     }
@@ -401,11 +408,13 @@ impl<R: Read> BufRead for DecodingReader<R> {
                     self.eof = true;
                 }
             }
-            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
-                &self.inbuf[self.in_pos..self.in_len],
-                &mut self.out,
-                self.eof,
-            );
+            let pending = self
+                .inbuf
+                .get(self.in_pos..self.in_len)
+                .ok_or_else(|| buffer_out_of_range("input"))?;
+            let (result, read, written) =
+                self.decoder
+                    .decode_to_utf8_without_replacement(pending, &mut self.out, self.eof);
             self.in_pos += read;
             self.consumed += read as u64;
             self.out_pos = 0;
@@ -434,7 +443,9 @@ impl<R: Read> BufRead for DecodingReader<R> {
                 }
             }
         }
-        Ok(&self.out[self.out_pos..self.out_len])
+        self.out
+            .get(self.out_pos..self.out_len)
+            .ok_or_else(|| buffer_out_of_range("output"))
     }
 
     fn consume(&mut self, amt: usize) {
@@ -491,8 +502,7 @@ impl<B: BufRead> PositionTracker<B> {
 impl<B: BufRead> Read for PositionTracker<B> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
+        let n = copy_prefix(avail, buf);
         self.consume(n);
         Ok(n)
     }
@@ -506,7 +516,7 @@ impl<B: BufRead> BufRead for PositionTracker<B> {
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             let amt = amt.min(buf.len());
-            for (i, b) in buf[..amt].iter().enumerate() {
+            for (i, b) in buf.iter().take(amt).enumerate() {
                 if *b == b'\n' {
                     self.newlines += 1;
                     if self.recent.len() == RECENT_LINES {
@@ -814,21 +824,11 @@ impl<'n, B: BufRead> Parser<'n, B> {
     }
 
     fn parent(&self) -> Tag {
-        let n = self.stack.len();
-        if n >= 2 {
-            self.stack[n - 2].tag
-        } else {
-            Tag::Other
-        }
+        self.stack.iter().rev().nth(1).map_or(Tag::Other, |f| f.tag)
     }
 
     fn grandparent(&self) -> Tag {
-        let n = self.stack.len();
-        if n >= 3 {
-            self.stack[n - 3].tag
-        } else {
-            Tag::Other
-        }
+        self.stack.iter().rev().nth(2).map_or(Tag::Other, |f| f.tag)
     }
 
     fn open(&mut self, tag: Tag, e: &BytesStart<'_>) -> Result<(), CatalogError> {
@@ -936,17 +936,16 @@ impl<'n, B: BufRead> Parser<'n, B> {
                 if text.trim().is_empty() {
                     return Ok(());
                 }
-                let n = self.stack.len();
-                if n < 2 {
-                    return Ok(());
-                }
-                let taken = self.stack[n - 2].display_taken;
                 let en = self.display_lang_en;
+                let Some(parent) = self.stack.iter_mut().rev().nth(1) else {
+                    return Ok(());
+                };
+                let taken = parent.display_taken;
                 let accept = if en { taken < 2 } else { taken == 0 };
                 if !accept {
                     return Ok(());
                 }
-                self.stack[n - 2].display_taken = if en { 2 } else { 1 };
+                parent.display_taken = if en { 2 } else { 1 };
                 // Most texts need no trimming: keep the buffer, copy only if trimmed.
                 let text = if text.trim().len() == text.len() {
                     text
@@ -1014,8 +1013,7 @@ impl<'n, B: BufRead> Parser<'n, B> {
     }
 
     fn set_display(&mut self, text: String) {
-        let n = self.stack.len();
-        let parent = self.stack[n - 2].tag;
+        let parent = self.parent();
         if parent == Tag::ReleaseNotes {
             self.catalog.manifest.release_notes = Some(text);
             return;

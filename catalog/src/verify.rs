@@ -133,6 +133,14 @@ pub fn digest_bytes(b: &[u8]) -> Digests {
     h.finish()
 }
 
+/// The first `n` bytes of `buf`, which a read reported it filled.
+fn filled<'b>(buf: &'b [u8], n: usize, file: &str) -> Result<&'b [u8], CatalogError> {
+    buf.get(..n).ok_or_else(|| CatalogError::Io {
+        file: file.to_string(),
+        message: format!("a read reported {n} bytes into a {}-byte buffer", buf.len()),
+    })
+}
+
 /// Digests of a file, streamed.
 pub async fn digest_file(path: &Path) -> Result<Digests, CatalogError> {
     let name = path.display().to_string();
@@ -148,7 +156,7 @@ pub async fn digest_file(path: &Path) -> Result<Digests, CatalogError> {
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        h.update(filled(&buf, n, &name)?);
     }
     Ok(h.finish())
 }
@@ -397,8 +405,9 @@ async fn copy_hashing(src: &Path, tmp: &Path) -> Result<Digests, CatalogError> {
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
-        out.write_all(&buf[..n]).await.map_err(io)?;
+        let chunk = filled(&buf, n, &name)?;
+        h.update(chunk);
+        out.write_all(chunk).await.map_err(io)?;
     }
     out.flush().await.map_err(io)?;
     Ok(h.finish())

@@ -54,13 +54,14 @@ struct Tokens<'a> {
 impl<'a> Tokens<'a> {
     fn new(v: &'a str) -> Self {
         let v = v.trim();
-        let b = v.as_bytes();
-        let v = if b.len() >= 2 && (b[0] == b'v' || b[0] == b'V') && b[1] == b'.' {
-            &v[2..]
-        } else if b.len() >= 2 && (b[0] == b'v' || b[0] == b'V') && b[1].is_ascii_digit() {
-            &v[1..]
-        } else {
-            v
+        // A leading `v` / `v.` before the number (`v1.2`, `V.2.0`) is not a token.
+        let v = match v.strip_prefix(['v', 'V']) {
+            Some(rest) => match rest.strip_prefix('.') {
+                Some(after_dot) => after_dot,
+                None if rest.starts_with(|c: char| c.is_ascii_digit()) => rest,
+                None => v,
+            },
+            None => v,
         };
         Tokens { s: v, i: 0 }
     }
@@ -69,26 +70,30 @@ impl<'a> Tokens<'a> {
 impl<'a> Iterator for Tokens<'a> {
     type Item = Tok<'a>;
     fn next(&mut self) -> Option<Tok<'a>> {
-        let b = self.s.as_bytes();
-        while self.i < b.len() && !b[self.i].is_ascii_alphanumeric() {
-            self.i += 1;
-        }
-        if self.i >= b.len() {
+        // Separators (anything not an ASCII letter or digit) are skipped.
+        let rest = self.s.get(self.i..)?;
+        let Some(skip) = rest.find(|c: char| c.is_ascii_alphanumeric()) else {
+            self.i = self.s.len();
             return None;
-        }
-        let start = self.i;
-        if b[start].is_ascii_digit() {
-            while self.i < b.len() && b[self.i].is_ascii_digit() {
-                self.i += 1;
-            }
-            let digits = &self.s[start..self.i];
-            Some(Tok::Num(digits.trim_start_matches('0')))
+        };
+        let rest = rest.get(skip..)?;
+        let numeric = rest.starts_with(|c: char| c.is_ascii_digit());
+        let len = rest
+            .find(|c: char| {
+                if numeric {
+                    !c.is_ascii_digit()
+                } else {
+                    !c.is_ascii_alphabetic()
+                }
+            })
+            .unwrap_or(rest.len());
+        let tok = rest.get(..len)?;
+        self.i += skip + len;
+        Some(if numeric {
+            Tok::Num(tok.trim_start_matches('0'))
         } else {
-            while self.i < b.len() && b[self.i].is_ascii_alphabetic() {
-                self.i += 1;
-            }
-            Some(Tok::Alpha(&self.s[start..self.i]))
-        }
+            Tok::Alpha(tok)
+        })
     }
 }
 
@@ -182,8 +187,14 @@ fn rest<'a>(mut it: impl Iterator<Item = Tok<'a>>, longer: VersionOrdering) -> V
 pub fn compare_bios_versions(installed: &str, candidate: &str) -> VersionOrdering {
     let old_style = |v: &str| {
         let v = v.trim();
-        let b = v.as_bytes();
-        b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1..].iter().all(u8::is_ascii_digit)
+        match v.as_bytes().split_first() {
+            Some((first, rest)) => {
+                !rest.is_empty()
+                    && first.is_ascii_alphabetic()
+                    && rest.iter().all(u8::is_ascii_digit)
+            }
+            None => false,
+        }
     };
     let dotted = |v: &str| {
         let v = v.trim();
@@ -288,6 +299,13 @@ mod tests {
         check("v.0056", "0056", Same);
         check("v.0056", "v.0057", Newer);
         check("V2.1", "2.2", Newer);
+    }
+
+    #[test]
+    fn non_ascii_separators_split_tokens_like_ascii_ones() {
+        check("1.2\u{2013}3", "1.2-3", Same);
+        check("1.2\u{b7}3", "1.2.4", Newer);
+        check("é2.0", "2.0", Same);
     }
 
     #[test]

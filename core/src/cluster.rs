@@ -140,15 +140,31 @@ impl ClusterHealth {
 }
 
 /// A hypervisor cluster manager.
+///
+/// The contract, checked for every implementation by the testkit's
+/// `cluster_conformance` suite:
+/// - Entering or leaving maintenance mode is idempotent: asking for the
+///   state a host is already in succeeds and changes nothing (a resumed run
+///   asks again).
+/// - Reads are live: right after a call returns, `cluster_hosts`,
+///   `cluster_health` and `in_maintenance` show its effect on exactly that
+///   host. The port enforces no `minHostsOnline`; admission does, from these
+///   reads.
+/// - A host or cluster the manager does not know is [`ErrorKind::NotFound`];
+///   a host without a cluster mapping is [`ErrorKind::NotMapped`]; a refused
+///   call keeps the manager's class (e.g. [`ErrorKind::MethodDisabled`]) and
+///   names the host.
 #[async_trait]
 pub trait ClusterManager: Send + Sync {
     /// Live state of every host of the cluster (including hosts firmflow does not manage).
     async fn cluster_hosts(&self, cluster: &ClusterKey) -> Result<Vec<ClusterHostState>, Error>;
     /// Cluster health and configuration.
     async fn cluster_health(&self, cluster: &ClusterKey) -> Result<ClusterHealth, Error>;
-    /// Enter maintenance mode (evacuating VMs); returns when the host is in it.
+    /// Enter maintenance mode (evacuating VMs); returns when the host is in
+    /// it. Already in it: succeeds at once.
     async fn enter_maintenance(&self, host: &Host, timeout: Duration) -> Result<(), Error>;
-    /// Leave maintenance mode; returns when the host is out of it.
+    /// Leave maintenance mode; returns when the host is out of it. Already
+    /// out of it: succeeds at once.
     async fn exit_maintenance(&self, host: &Host, timeout: Duration) -> Result<(), Error>;
     /// Whether the host is in maintenance mode now.
     async fn in_maintenance(&self, host: &Host) -> Result<bool, Error>;

@@ -29,7 +29,8 @@ pub mod executor;
 pub mod model;
 pub mod policy;
 pub mod store;
-#[cfg(feature = "testkit")]
+// Core's own unit tests run the testkit's suites against its fakes.
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};

@@ -1,5 +1,5 @@
 //! Test helpers for implementers and for firmflow's own scenario tests: the
-//! store conformance suite, a manual clock, and in-process fakes of the BMC,
+//! store and cluster-manager conformance suites, a manual clock, and in-process fakes of the BMC,
 //! cluster and resolver ports whose behaviour is scripted per host and
 //! whose side effects are counted (to prove exactly-once installs).
 
@@ -12,6 +12,7 @@
 )]
 
 pub mod bmc_conformance;
+pub mod cluster_conformance;
 pub mod fakes;
 
 pub use crate::ManualClock;

@@ -45,12 +45,7 @@ pub(crate) struct SyntaxError {
 
 /// Line (1-based) of byte `offset` in `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.bytes().take(offset).filter(|b| *b == b'\n').count() + 1
 }
 
 impl Node {

@@ -211,8 +211,11 @@ pub fn datacenter_id(name_or_uuid: &str) -> DatacenterId {
         return DatacenterId(u);
     }
     let digest = Sha256::digest(format!("firmflow-datacenter:{}", s.to_ascii_lowercase()));
+    // The first 16 bytes of the 32-byte digest.
     let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
+    for (b, d) in bytes.iter_mut().zip(digest.iter()) {
+        *b = *d;
+    }
     DatacenterId(uuid::Uuid::new_v8(bytes))
 }
 
@@ -752,5 +755,21 @@ f.lab,10.0.0.7
         assert_ne!(datacenter_id("dc1"), datacenter_id("dc2"));
         let u = "0195a3c4-0000-7000-8000-000000000001";
         assert_eq!(datacenter_id(u).to_string(), u);
+    }
+
+    #[test]
+    fn datacenter_ids_are_the_first_16_digest_bytes_as_before() {
+        // Stored ids must not change: the id is the first half of the digest.
+        for name in ["dc1", "Frankfurt-2", "ünïcode"] {
+            let digest =
+                Sha256::digest(format!("firmflow-datacenter:{}", name.to_ascii_lowercase()));
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            assert_eq!(
+                datacenter_id(name),
+                DatacenterId(uuid::Uuid::new_v8(bytes)),
+                "{name}"
+            );
+        }
     }
 }

@@ -14,6 +14,16 @@
 //!
 //! The API is kept small and additive: items are added, not renamed.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod doc;
 
 pub mod bmc;

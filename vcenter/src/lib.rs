@@ -24,6 +24,16 @@
 //! builds offline from Debian's `golang-github-vmware-govmomi-dev` into
 //! `<repo>/target/vcsim/vcsim-launcher`. The tests run prepare.sh themselves.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod client;
 mod config;
 pub mod discovery;

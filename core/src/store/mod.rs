@@ -7,7 +7,7 @@
 //! says so ([`WriteOutcome::LeaseLost`]). Each transition writes its audit
 //! event in the same atomic step.
 
-#[cfg(feature = "testkit")]
+#[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 
 use crate::model::*;

@@ -1,5 +1,7 @@
 //! A fake vCenter: clusters of hosts with maintenance mode, recording the
 //! lowest online count each cluster had so tests can assert minHostsOnline.
+//! It passes the cluster conformance suite like the vCenter client does:
+//! hosts and clusters it was not told about are `NotFound`, as in vCenter.
 
 use super::lock;
 use crate::cluster::{self, ClusterHealth, ClusterHostState, ClusterManager, Connection, Status};
@@ -16,6 +18,8 @@ struct ClusterState {
     hosts: BTreeMap<ClusterKey, BTreeMap<String, bool>>,
     /// Lowest online count seen in any cluster right after a host entered.
     min_online_seen: BTreeMap<ClusterKey, usize>,
+    /// host moid -> the class its refused enters surface as
+    refused_enters: BTreeMap<String, cluster::ErrorKind>,
     enters: u64,
     exits: u64,
 }
@@ -42,6 +46,19 @@ impl FakeCluster {
     /// The next `n` exits from maintenance mode fail (vCenter refuses).
     pub fn fail_next_exits(&self, n: u64) {
         self.exit_failures.store(n, Ordering::SeqCst);
+    }
+
+    /// Entering maintenance mode on `host_moid` fails with `kind` from now on
+    /// (vCenter: the method disabled on that host), until [`Self::allow_enter`].
+    pub fn refuse_enter(&self, host_moid: &str, kind: cluster::ErrorKind) {
+        lock(&self.state)
+            .refused_enters
+            .insert(host_moid.to_string(), kind);
+    }
+
+    /// Undoes [`Self::refuse_enter`].
+    pub fn allow_enter(&self, host_moid: &str) {
+        lock(&self.state).refused_enters.remove(host_moid);
     }
 
     /// Adds a host to a cluster (online).
@@ -73,16 +90,39 @@ impl FakeCluster {
         (s.enters, s.exits)
     }
 
-    fn key_of(host: &Host) -> Result<(ClusterKey, String), cluster::Error> {
-        match (host.cluster_key(), host.host_moid.clone()) {
-            (Some(k), Some(m)) => Ok((k, m)),
-            _ => Err(cluster::Error::new(
-                &host.fqdn,
-                cluster::ErrorKind::NotMapped,
-                "host has no cluster mapping",
-            )),
+    /// The host's cluster and moid, when it is mapped to a host this fake knows.
+    fn key_of(&self, host: &Host) -> Result<(ClusterKey, String), cluster::Error> {
+        let (k, m) = match (host.cluster_key(), host.host_moid.clone()) {
+            (Some(k), Some(m)) => (k, m),
+            _ => {
+                return Err(cluster::Error::new(
+                    &host.fqdn,
+                    cluster::ErrorKind::NotMapped,
+                    "host has no cluster mapping",
+                ));
+            }
+        };
+        let known = lock(&self.state)
+            .hosts
+            .get(&k)
+            .is_some_and(|h| h.contains_key(&m));
+        if !known {
+            return Err(cluster::Error::new(
+                format!("{} ({m})", host.fqdn),
+                cluster::ErrorKind::NotFound,
+                format!("no host {m} in cluster {k}"),
+            ));
         }
+        Ok((k, m))
     }
+}
+
+fn unknown_cluster(c: &ClusterKey) -> cluster::Error {
+    cluster::Error::new(
+        format!("cluster {c}"),
+        cluster::ErrorKind::NotFound,
+        format!("no cluster {}", c.cluster_moid),
+    )
 }
 
 #[async_trait]
@@ -91,8 +131,8 @@ impl ClusterManager for FakeCluster {
         let s = lock(&self.state);
         Ok(s.hosts
             .get(c)
-            .into_iter()
-            .flatten()
+            .ok_or_else(|| unknown_cluster(c))?
+            .iter()
             .map(|(moid, mm)| ClusterHostState {
                 host_moid: moid.clone(),
                 name: moid.clone(),
@@ -115,7 +155,14 @@ impl ClusterManager for FakeCluster {
     }
 
     async fn enter_maintenance(&self, host: &Host, _t: Duration) -> Result<(), cluster::Error> {
-        let (k, m) = Self::key_of(host)?;
+        let (k, m) = self.key_of(host)?;
+        if let Some(kind) = lock(&self.state).refused_enters.get(&m).copied() {
+            return Err(cluster::Error::new(
+                format!("{} ({m})", host.fqdn),
+                kind,
+                "EnterMaintenanceMode_Task: the fake refuses it for this host",
+            ));
+        }
         tokio::time::sleep(self.enter_delay).await;
         let mut s = lock(&self.state);
         s.enters += 1;
@@ -128,7 +175,7 @@ impl ClusterManager for FakeCluster {
     }
 
     async fn exit_maintenance(&self, host: &Host, _t: Duration) -> Result<(), cluster::Error> {
-        let (k, m) = Self::key_of(host)?;
+        let (k, m) = self.key_of(host)?;
         if self
             .exit_failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -147,12 +194,110 @@ impl ClusterManager for FakeCluster {
     }
 
     async fn in_maintenance(&self, host: &Host) -> Result<bool, cluster::Error> {
-        let (k, m) = Self::key_of(host)?;
+        let (k, m) = self.key_of(host)?;
         Ok(lock(&self.state)
             .hosts
             .get(&k)
             .and_then(|h| h.get(&m))
             .copied()
             .unwrap_or(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::cluster_conformance::{
+        ClusterFactory, ClusterFixture, mapped_host, run_all,
+    };
+
+    const MEMBERS: usize = 5;
+    const MANAGED: usize = 4;
+
+    struct Fixture {
+        fake: FakeCluster,
+        key: ClusterKey,
+        members: Vec<String>,
+    }
+
+    #[async_trait]
+    impl ClusterFixture for Fixture {
+        type Manager = FakeCluster;
+        fn manager(&self) -> &FakeCluster {
+            &self.fake
+        }
+        fn cluster(&self) -> ClusterKey {
+            self.key.clone()
+        }
+        fn members(&self) -> Vec<String> {
+            self.members.clone()
+        }
+        fn managed(&self) -> Vec<Host> {
+            self.members
+                .iter()
+                .take(MANAGED)
+                .map(|m| mapped_host(&self.key, m, &format!("esx-{m}.lab.test")))
+                .collect()
+        }
+        async fn refuse_enter(&self, host: &Host) -> cluster::ErrorKind {
+            let kind = cluster::ErrorKind::MethodDisabled;
+            self.fake
+                .refuse_enter(host.host_moid.as_deref().unwrap_or_default(), kind);
+            kind
+        }
+    }
+
+    struct Factory;
+
+    #[async_trait]
+    impl ClusterFactory for Factory {
+        type Fixture = Fixture;
+        async fn fresh(&self) -> Fixture {
+            // Evacuation takes two minutes of (paused) tokio time.
+            let fake = FakeCluster::new(Duration::from_secs(120));
+            let key = ClusterKey {
+                vcenter_url: "https://vc.lab.test".into(),
+                cluster_moid: "domain-c7".into(),
+            };
+            let members: Vec<String> = (1..=MEMBERS).map(|i| format!("host-{i}")).collect();
+            for m in &members {
+                fake.add_host(&key, m);
+            }
+            // A second cluster, so "exactly that host" is tested across clusters too.
+            fake.add_host(
+                &ClusterKey {
+                    vcenter_url: key.vcenter_url.clone(),
+                    cluster_moid: "domain-c8".into(),
+                },
+                "host-1",
+            );
+            Fixture { fake, key, members }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fake_cluster_passes_the_conformance_suite() {
+        run_all(&Factory).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn allowing_an_enter_again_lifts_the_refusal() {
+        let fixture = Factory.fresh().await;
+        let h = fixture.managed().remove(0);
+        fixture.refuse_enter(&h).await;
+        let e = fixture
+            .fake
+            .enter_maintenance(&h, Duration::from_secs(1))
+            .await
+            .expect_err("refused");
+        assert_eq!(e.kind, cluster::ErrorKind::MethodDisabled);
+        assert_eq!(fixture.fake.counts(), (0, 0), "a refused enter is no enter");
+        fixture.fake.allow_enter("host-1");
+        fixture
+            .fake
+            .enter_maintenance(&h, Duration::from_secs(1))
+            .await
+            .expect("allowed again");
+        assert_eq!(fixture.fake.in_maintenance_now(&fixture.key), 1);
     }
 }
