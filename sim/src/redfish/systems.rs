@@ -1,0 +1,162 @@
+//! `Systems/System.Embedded.1`, its Chassis and the host power actions.
+
+use super::*;
+
+pub(super) fn power_str(st: &HostState) -> &'static str {
+    if st.power_on { "On" } else { "Off" }
+}
+
+pub(super) fn system(ctx: &Ctx<'_>) -> Value {
+    let host = ctx.host;
+    let st = host.lock();
+    let sys = host.system_path();
+    let bios = st
+        .components
+        .iter()
+        .find(|c| c.component_id == "159")
+        .map(|c| c.version.clone())
+        .unwrap_or_default();
+    let health = st.health().to_string();
+    let mut v = json!({
+        "@odata.context": "/redfish/v1/$metadata#ComputerSystem.ComputerSystem",
+        "@odata.id": format!("/redfish/v1/Systems/{sys}"),
+        "@odata.type": "#ComputerSystem.v1_10_0.ComputerSystem",
+        "Actions": {"#ComputerSystem.Reset": {
+            "target": format!("/redfish/v1/Systems/{sys}/Actions/ComputerSystem.Reset"),
+            "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "ForceRestart", "GracefulRestart", "GracefulShutdown", "PushPowerButton", "Nmi", "PowerCycle"],
+        }},
+        "AssetTag": "",
+        "BiosVersion": bios,
+        "Description": "Computer System which represents a machine (physical or virtual) and the local resources such as memory, cpu and other devices that can be accessed from that machine.",
+        "HostName": "",
+        "Id": sys,
+        "IndicatorLED": "Off",
+        "Links": {
+            "Chassis": [odata_id(format!("/redfish/v1/Chassis/{sys}"))],
+            "Chassis@odata.count": 1,
+            "ManagedBy": [odata_id(format!("/redfish/v1/Managers/{}", host.manager_path()))],
+            "ManagedBy@odata.count": 1,
+        },
+        "Manufacturer": if host.is_dell() { "Dell Inc." } else { "Contoso" },
+        "MemorySummary": {"MemoryMirroring": "System", "Status": {"Health": "OK", "HealthRollup": "OK", "State": "Enabled"}, "TotalSystemMemoryGiB": 192},
+        "Model": host.model.name,
+        "Name": "System",
+        "PartNumber": "0H28RRA02",
+        "PowerState": power_str(&st),
+        "ProcessorSummary": {"Count": 2, "Model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz", "Status": {"Health": "OK", "HealthRollup": "OK", "State": "Enabled"}},
+        "SKU": host.service_tag,
+        "SerialNumber": format!("CN7475{}", &host.service_tag),
+        "Status": {"Health": health, "HealthRollup": health, "State": "Enabled"},
+        "SystemType": "Physical",
+        "UUID": uuid(host),
+    });
+    if host.is_dell() {
+        v["Links"]["Oem"] = json!({"Dell": {
+            "@odata.type": "#DellOem.v1_1_0.DellOemLinks",
+            "DellSoftwareInstallationService": odata_id(SW_5X),
+        }});
+        v["Oem"] = json!({"Dell": {
+            "@odata.type": "#DellOem.v1_1_0.DellOemResources",
+            "DellSystem": {
+                "@odata.context": "/redfish/v1/$metadata#DellSystem.DellSystem",
+                "@odata.id": "/redfish/v1/Systems/System.Embedded.1/Oem/Dell/DellSystem/System.Embedded.1",
+                "@odata.type": "#DellSystem.v1_2_0.DellSystem",
+                "BIOSReleaseDate": "11/02/2023",
+                "ChassisServiceTag": host.service_tag,
+                "CurrentRollupStatus": health,
+                "ExpressServiceCode": "18197565051",
+                "Id": "System.Embedded.1",
+                "LastSystemInventoryTime": ctx.inner.clock.now_iso(),
+                "Name": "DellSystem",
+                "NodeID": host.service_tag,
+                "SystemGeneration": host.model.generation,
+                "SystemID": host.model.system_id,
+                "SystemRevision": "I",
+            }
+        }});
+    }
+    v
+}
+
+pub(super) fn chassis(ctx: &Ctx<'_>) -> Value {
+    let host = ctx.host;
+    let st = host.lock();
+    let sys = host.system_path();
+    json!({
+        "@odata.context": "/redfish/v1/$metadata#Chassis.Chassis",
+        "@odata.id": format!("/redfish/v1/Chassis/{sys}"),
+        "@odata.type": "#Chassis.v1_10_0.Chassis",
+        "ChassisType": "RackMount",
+        "Description": "It represents the properties for physical components for any system.",
+        "Id": sys,
+        "Links": {
+            "ComputerSystems": [odata_id(format!("/redfish/v1/Systems/{sys}"))],
+            "ComputerSystems@odata.count": 1,
+            "ManagedBy": [odata_id(format!("/redfish/v1/Managers/{}", host.manager_path()))],
+            "ManagedBy@odata.count": 1,
+        },
+        "Manufacturer": if host.is_dell() { "Dell Inc." } else { "Contoso" },
+        "Model": host.model.name,
+        "Name": "Computer System Chassis",
+        "PowerState": power_str(&st),
+        "SKU": host.service_tag,
+        "SerialNumber": format!("CN7475{}", &host.service_tag),
+        "Status": {"Health": st.health(), "HealthRollup": st.health(), "State": "Enabled"},
+    })
+}
+
+pub(super) fn system_reset(ctx: &Ctx<'_>) -> Reply {
+    let host = ctx.host;
+    let body = match ctx.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Some(t) = body.get("ResetType").and_then(Value::as_str) else {
+        return error(
+            host,
+            StatusCode::BAD_REQUEST,
+            base::ACTION_PARAM_MISSING,
+            &["ComputerSystem.Reset".into(), "ResetType".into()],
+        );
+    };
+    let on = host.lock().power_on;
+    let kind = match t {
+        "On" if on => None,
+        "On" => Some(ResetKind::On),
+        "ForceOff" => Some(ResetKind::ForceOff),
+        "GracefulShutdown" if on => Some(ResetKind::GracefulShutdown),
+        "GracefulShutdown" => None,
+        "ForceRestart" | "GracefulRestart" | "PowerCycle" => Some(ResetKind::Restart),
+        "PushPowerButton" if on => Some(ResetKind::GracefulShutdown),
+        "PushPowerButton" => Some(ResetKind::On),
+        "Nmi" => None,
+        other => {
+            return error(
+                host,
+                StatusCode::BAD_REQUEST,
+                base::ACTION_PARAM_NOT_IN_LIST,
+                &[
+                    other.into(),
+                    "ResetType".into(),
+                    "ComputerSystem.Reset".into(),
+                ],
+            );
+        }
+    };
+    if let Some(kind) = kind {
+        let (i2, h2) = (ctx.inner.clone(), host.clone());
+        if kind == ResetKind::ForceOff || kind == ResetKind::Restart || kind == ResetKind::On {
+            // Power state changes before the response, like the real one.
+            let mut st = host.lock();
+            if kind == ResetKind::ForceOff {
+                st.power_on = false;
+                st.server = ServerStatus::PoweredOff;
+            } else if kind == ResetKind::Restart {
+                host::create_reboot_job(host, &mut st);
+            }
+        }
+        ctx.inner
+            .spawn(async move { host::reset_host(i2, h2, kind).await });
+    }
+    Reply::empty(StatusCode::NO_CONTENT)
+}
