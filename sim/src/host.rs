@@ -503,12 +503,16 @@ pub(crate) async fn run_update_job(
         },
         ImageSource::Rollback(comp) => {
             let st = host.lock();
-            match st.components.get(comp).and_then(|c| c.previous.clone()) {
-                Some(v) => Ok(InstallPlan {
+            match st
+                .components
+                .get(comp)
+                .and_then(|c| Some((c.previous.clone()?, c.kind)))
+            {
+                Some((v, kind)) => Ok(InstallPlan {
                     comp,
                     version: v,
-                    kind: st.components[comp].kind,
-                    reboot_host: needs_host_reboot(st.components[comp].kind, true),
+                    kind,
+                    reboot_host: needs_host_reboot(kind, true),
                 }),
                 None => Err((messages::SUP024, Vec::new())),
             }
@@ -589,16 +593,18 @@ pub(crate) fn validate(host: &Host, p: &Package) -> Result<InstallPlan, (Msg, Ve
         return Err((messages::RED017, Vec::new()));
     }
     let st = host.lock();
-    let comp = st
+    let (comp, kind) = st
         .components
         .iter()
-        .position(|c| c.matches(&p.component_id))
+        .enumerate()
+        .find(|(_, c)| c.matches(&p.component_id))
+        .map(|(i, c)| (i, c.kind))
         .ok_or((messages::RED097, Vec::new()))?;
     Ok(InstallPlan {
         comp,
         version: p.version.clone(),
-        kind: st.components[comp].kind,
-        reboot_host: needs_host_reboot(st.components[comp].kind, p.reboot_required),
+        kind,
+        reboot_host: needs_host_reboot(kind, p.reboot_required),
     })
 }
 
@@ -929,13 +935,12 @@ pub(crate) async fn run_repo_job(inner: Arc<Inner>, host: Arc<Host>, id: String,
             if !sc.system_ids.is_empty() && !sc.system_ids.contains(&host.model.system_id) {
                 continue;
             }
-            let Some(comp) = st.components.iter().position(|c| {
+            let Some((comp, c)) = st.components.iter().enumerate().find(|(_, c)| {
                 sc.component_ids.iter().any(|id| c.matches(id))
                     || sc.pci_ids.iter().any(|p| c.matches(p))
             }) else {
                 continue;
             };
-            let c = &st.components[comp];
             let ord = inventory::compare_versions(&sc.vendor_version, &c.version);
             let wanted = match ord {
                 std::cmp::Ordering::Greater => true,

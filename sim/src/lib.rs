@@ -25,6 +25,16 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod catalog;
 mod clock;
 mod control;
@@ -33,6 +43,7 @@ pub mod fleet;
 mod host;
 mod http;
 mod inventory;
+mod json;
 mod messages;
 mod multipart;
 pub mod package;

@@ -55,10 +55,13 @@ pub(super) fn dell_job(host: &Host, j: &Job, base: Option<&str>) -> Value {
         "TargetSettingsURI": null,
     });
     if let Some(b) = base {
-        v["@odata.id"] = json!(format!("{b}/{}", j.id));
+        v.set(&["@odata.id"], json!(format!("{b}/{}", j.id)));
     }
     if idrac10 {
-        v["@odata.etag"] = json!(format!("W/\"generation-{}\"", j.generation));
+        v.set(
+            &["@odata.etag"],
+            json!(format!("W/\"generation-{}\"", j.generation)),
+        );
     }
     v
 }
@@ -73,10 +76,10 @@ pub(super) fn task_json(ctx: &Ctx<'_>, j: &Job) -> Value {
         "Description": "Server Configuration and other Tasks running on iDRAC are listed here",
         "Id": j.id,
         "Messages": [{
-            "Message": msg["Message"],
-            "MessageArgs": msg["MessageArgs"],
-            "MessageArgs@odata.count": msg["MessageArgs@odata.count"],
-            "MessageId": msg["MessageId"],
+            "Message": msg.at(&["Message"]),
+            "MessageArgs": msg.at(&["MessageArgs"]),
+            "MessageArgs@odata.count": msg.at(&["MessageArgs@odata.count"]),
+            "MessageId": msg.at(&["MessageId"]),
         }],
         "Messages@odata.count": 1,
         "Name": j.name,
@@ -86,9 +89,9 @@ pub(super) fn task_json(ctx: &Ctx<'_>, j: &Job) -> Value {
         "TaskStatus": j.state.status(),
     });
     if host.is_dell() {
-        v["Oem"] = json!({"Dell": dell_job(host, j, None)});
+        v.set(&["Oem"], json!({"Dell": dell_job(host, j, None)}));
     } else {
-        v["Description"] = json!("Task");
+        v.set(&["Description"], json!("Task"));
     }
     v
 }
@@ -134,12 +137,12 @@ pub(super) fn dmtf_job(ctx: &Ctx<'_>, j: &Job) -> Value {
         "Id": j.id,
         "JobState": j.state.task(),
         "JobStatus": j.state.status(),
-        "Messages": [{"Message": msg["Message"], "MessageArgs": msg["MessageArgs"], "MessageId": msg["MessageId"]}],
+        "Messages": [{"Message": msg.at(&["Message"]), "MessageArgs": msg.at(&["MessageArgs"]), "MessageId": msg.at(&["MessageId"])}],
         "Name": j.name,
         "PercentComplete": j.percent,
     });
     if let Some(t) = &j.completion {
-        v["EndTime"] = json!(format!("{t}-05:00"));
+        v.set(&["EndTime"], json!(format!("{t}-05:00")));
     }
     v
 }
@@ -171,8 +174,8 @@ pub(super) fn dell_jobs(ctx: &Ctx<'_>, base: &str) -> Reply {
         let m = st.jobs.iter().map(|j| format!("{base}/{}", j.id)).collect();
         collection(base, ty, "Collection of Job Instances", m)
     };
-    v["Id"] = json!("JobQueue");
-    v["Name"] = json!("JobQueue");
+    v.set(&["Id"], json!("JobQueue"));
+    v.set(&["Name"], json!("JobQueue"));
     Reply::ok(&v)
 }
 
@@ -180,7 +183,7 @@ pub(super) fn delete_job(ctx: &Ctx<'_>, id: &str) -> Reply {
     let mut st = ctx.host.lock();
     match st.jobs.iter().position(|j| j.id == id) {
         Some(i) => {
-            if st.jobs[i].state == JobState::Running {
+            if st.jobs.get(i).is_some_and(|j| j.state == JobState::Running) {
                 return error(
                     ctx.host,
                     StatusCode::BAD_REQUEST,

@@ -44,15 +44,18 @@ pub(super) fn manager(ctx: &Ctx<'_>) -> Value {
         "UUID": uuid(host),
     });
     if host.is_dell() {
-        v["Links"]["Oem"] = json!({"Dell": {
-            "@odata.type": "#DellOem.v1_1_0.DellOemLinks",
-            "DellJobService": odata_id(format!("{OEM_5X}/DellJobService")),
-            "DellLCService": odata_id(format!("{OEM_5X}/DellLCService")),
-            "DelliDRACCardService": odata_id(format!("{OEM_5X}/DelliDRACCardService")),
-            "Jobs": odata_id(JOBS_5X),
-        }});
+        v.set(
+            &["Links", "Oem"],
+            json!({"Dell": {
+                "@odata.type": "#DellOem.v1_1_0.DellOemLinks",
+                "DellJobService": odata_id(format!("{OEM_5X}/DellJobService")),
+                "DellLCService": odata_id(format!("{OEM_5X}/DellLCService")),
+                "DelliDRACCardService": odata_id(format!("{OEM_5X}/DelliDRACCardService")),
+                "Jobs": odata_id(JOBS_5X),
+            }}),
+        );
     } else {
-        v["Model"] = json!("Simulated BMC");
+        v.set(&["Model"], json!("Simulated BMC"));
     }
     v
 }
@@ -74,7 +77,10 @@ pub(super) fn lc_status(ctx: &Ctx<'_>) -> Reply {
         "Status": ready(lc && rt),
         "TelemetryStatus": "Ready",
     });
-    v["@Message.ExtendedInfo"] = json!([ext(ctx.host, &messages::SYS413, &[])]);
+    v.set(
+        &["@Message.ExtendedInfo"],
+        json!([ext(ctx.host, &messages::SYS413, &[])]),
+    );
     Reply::ok(&v)
 }
 

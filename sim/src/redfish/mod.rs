@@ -14,6 +14,7 @@ use crate::host::{
     self, Bmc, Host, HostState, ImageSource, Job, JobState, NewJob, Refusal, RepoRequest,
     ResetKind, ServerStatus, Session, durations,
 };
+use crate::json::JsonExt;
 use crate::messages::{self, Msg, base, render};
 use crate::multipart;
 use crate::package::Package;
@@ -346,8 +347,9 @@ fn cached(ctx: &Ctx<'_>, id: u8, key: u64, build: impl FnOnce() -> Value) -> Rep
 fn described_by(body: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"@odata.type\":\"#";
     let start = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let end = body[start..].iter().position(|b| *b == b'"')? + start;
-    let ty = std::str::from_utf8(&body[start..end]).ok()?;
+    let rest = body.get(start..)?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let ty = std::str::from_utf8(rest.get(..end)?).ok()?;
     let schema = match ty.rsplit_once('.') {
         Some((ns, _)) if ns.contains(".v") => ns.to_string(),
         Some((ns, _)) => ns.to_string(),
@@ -676,7 +678,7 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
         }
         R::DellSystem => {
             let sys = system(ctx);
-            Reply::ok(&sys["Oem"]["Dell"]["DellSystem"])
+            Reply::ok(sys.at(&["Oem", "Dell", "DellSystem"]))
         }
         R::RepoUpdateList => repo_update_list(ctx),
         R::NotFound => not_found(host, ctx.path),

@@ -179,6 +179,9 @@ pub(super) fn repo_update_list(ctx: &Ctx<'_>) -> Reply {
     }
     xml.push_str("    </SIMPLEREQ>\n  </MESSAGE>\n</CIM>\n");
     let mut v = json!({"PackageList": xml});
-    v["@Message.ExtendedInfo"] = json!([ext(host, &messages::SYS413, &[])]);
+    v.set(
+        &["@Message.ExtendedInfo"],
+        json!([ext(host, &messages::SYS413, &[])]),
+    );
     Reply::ok(&v)
 }

@@ -36,11 +36,10 @@ pub(super) fn expanded_collection(id: &str, ty: &str, name: &str, members: Vec<V
 }
 
 pub(super) fn uuid(host: &Host) -> String {
-    let tag: Vec<u8> = host.service_tag.bytes().collect();
     let mut b = [0u8; 16];
     b[..4].copy_from_slice(b"4c4c");
-    for (i, x) in tag.iter().enumerate().take(12) {
-        b[4 + i] = *x;
+    for (slot, x) in b.iter_mut().skip(4).zip(host.service_tag.bytes()) {
+        *slot = x;
     }
     let h = hex::encode(&b[..16]);
     format!(
@@ -89,19 +88,25 @@ pub(super) fn service_root(ctx: &Ctx<'_>) -> Value {
         "UUID": uuid(host),
     });
     if host.is_dell() {
-        v["JobService"] = odata_id("/redfish/v1/JobService");
-        v["Oem"] = json!({"Dell": {
-            "@odata.context": "/redfish/v1/$metadata#DellServiceRoot.DellServiceRoot",
-            "@odata.type": "#DellServiceRoot.v1_0_0.DellServiceRoot",
-            "IsBranded": 0,
-            "ManagerMACAddress": "d0:8e:79:bb:3e:ea",
-            "ServiceTag": host.service_tag,
-        }});
-        v["Product"] = json!("Integrated Dell Remote Access Controller");
-        v["Vendor"] = json!("Dell");
+        v.set(&["JobService"], odata_id("/redfish/v1/JobService"));
+        v.set(
+            &["Oem"],
+            json!({"Dell": {
+                "@odata.context": "/redfish/v1/$metadata#DellServiceRoot.DellServiceRoot",
+                "@odata.type": "#DellServiceRoot.v1_0_0.DellServiceRoot",
+                "IsBranded": 0,
+                "ManagerMACAddress": "d0:8e:79:bb:3e:ea",
+                "ServiceTag": host.service_tag,
+            }}),
+        );
+        v.set(
+            &["Product"],
+            json!("Integrated Dell Remote Access Controller"),
+        );
+        v.set(&["Vendor"], json!("Dell"));
     } else {
-        v["Product"] = json!("Simulated Redfish BMC");
-        v["Vendor"] = json!("Contoso");
+        v.set(&["Product"], json!("Simulated Redfish BMC"));
+        v.set(&["Vendor"], json!("Contoso"));
     }
     v
 }

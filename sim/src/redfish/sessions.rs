@@ -148,14 +148,17 @@ pub(super) fn login(ctx: &Ctx<'_>) -> Reply {
     };
     let mut v = session_json(host, &s);
     st.sessions.push(s);
-    v["@Message.ExtendedInfo"] = if host.is_dell() {
-        json!([
-            ext(host, &base::CREATED, &[]),
-            ext(host, &messages::SYS414, &[])
-        ])
-    } else {
-        json!([ext(host, &base::CREATED, &[])])
-    };
+    v.set(
+        &["@Message.ExtendedInfo"],
+        if host.is_dell() {
+            json!([
+                ext(host, &base::CREATED, &[]),
+                ext(host, &messages::SYS414, &[])
+            ])
+        } else {
+            json!([ext(host, &base::CREATED, &[])])
+        },
+    );
     let location = format!("/redfish/v1/SessionService/Sessions/{id}");
     Reply::json(StatusCode::CREATED, &v)
         .with(header::LOCATION, location)

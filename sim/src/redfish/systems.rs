@@ -51,11 +51,14 @@ pub(super) fn system(ctx: &Ctx<'_>) -> Value {
         "UUID": uuid(host),
     });
     if host.is_dell() {
-        v["Links"]["Oem"] = json!({"Dell": {
-            "@odata.type": "#DellOem.v1_1_0.DellOemLinks",
-            "DellSoftwareInstallationService": odata_id(SW_5X),
-        }});
-        v["Oem"] = json!({"Dell": {
+        v.set(
+            &["Links", "Oem"],
+            json!({"Dell": {
+                "@odata.type": "#DellOem.v1_1_0.DellOemLinks",
+                "DellSoftwareInstallationService": odata_id(SW_5X),
+            }}),
+        );
+        v.set(&["Oem"], json!({"Dell": {
             "@odata.type": "#DellOem.v1_1_0.DellOemResources",
             "DellSystem": {
                 "@odata.context": "/redfish/v1/$metadata#DellSystem.DellSystem",
@@ -73,7 +76,7 @@ pub(super) fn system(ctx: &Ctx<'_>) -> Value {
                 "SystemID": host.model.system_id,
                 "SystemRevision": "I",
             }
-        }});
+        }}));
     }
     v
 }

@@ -27,21 +27,33 @@ pub(super) fn update_service(ctx: &Ctx<'_>) -> Value {
     });
     match host.flavor {
         Flavor::Idrac9 => {
-            v["HttpPushUri"] = json!("/redfish/v1/UpdateService/FirmwareInventory");
+            v.set(
+                &["HttpPushUri"],
+                json!("/redfish/v1/UpdateService/FirmwareInventory"),
+            );
             let key = if host.strict {
                 "#DellUpdateService.Install"
             } else {
                 "DellUpdateService.v1_1_0#DellUpdateService.Install"
             };
-            v["Actions"]["Oem"] = json!({key: {
-                "InstallUpon@Redfish.AllowableValues": ["Now", "NowAndReboot", "NextReboot"],
-                "target": "/redfish/v1/UpdateService/Actions/Oem/DellUpdateService.Install",
-            }});
+            v.set(
+                &["Actions", "Oem"],
+                json!({key: {
+                    "InstallUpon@Redfish.AllowableValues": ["Now", "NowAndReboot", "NextReboot"],
+                    "target": "/redfish/v1/UpdateService/Actions/Oem/DellUpdateService.Install",
+                }}),
+            );
         }
         Flavor::Idrac10 => {}
         Flavor::Generic => {
-            v["Actions"]["#UpdateService.SimpleUpdate"]["TransferProtocol@Redfish.AllowableValues"] =
-                json!(["HTTP", "HTTPS"]);
+            v.set(
+                &[
+                    "Actions",
+                    "#UpdateService.SimpleUpdate",
+                    "TransferProtocol@Redfish.AllowableValues",
+                ],
+                json!(["HTTP", "HTTPS"]),
+            );
         }
     }
     v
@@ -117,7 +129,7 @@ pub(super) fn inventory_member_json(
                 c.component_id
             ),
         };
-        v["Oem"] = json!({"Dell": {"DellSoftwareInventory": {
+        v.set(&["Oem"], json!({"Dell": {"DellSoftwareInventory": {
             "BuildNumber": 0,
             "ComponentID": c.component_id,
             "ComponentType": c.kind.component_type(),
@@ -138,7 +150,7 @@ pub(super) fn inventory_member_json(
             "SubDeviceID": pci.get(3),
             "SubVendorID": pci.get(2),
             "VendorID": pci.first(),
-        }}});
+        }}}));
     }
     v
 }
@@ -194,7 +206,7 @@ pub(super) fn inventory(ctx: &Ctx<'_>) -> Reply {
         collection(id, ty, "Firmware Inventory Collection", ids)
     };
     let mut v = v;
-    v["Description"] = json!("Collection of Firmware Inventory");
+    v.set(&["Description"], json!("Collection of Firmware Inventory"));
     Reply::ok(&v).with(header::ETAG, inventory_etag(&st))
 }
 
