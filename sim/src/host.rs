@@ -12,6 +12,7 @@ use crate::fleet::{Flavor, Inner, InstallRecord, RequestStats};
 use crate::inventory::{self, Component, Model};
 use crate::messages::{self, Msg};
 use crate::package::{Package, PackageError, PackageKind};
+use crate::settings::{CONFIG_JOB, Config};
 
 /// Dell durations (seconds of real iDRAC time) the simulation uses.
 pub(crate) mod durations {
@@ -206,6 +207,8 @@ pub(crate) struct HostState {
     pub(crate) repo: Option<Vec<RepoEntry>>,
     pub(crate) inventory_gen: u64,
     pub(crate) generation: u64,
+    /// BIOS, boot override and iDRAC attributes.
+    pub(crate) config: Config,
 }
 
 /// One simulated iDRAC.
@@ -242,6 +245,7 @@ impl Host {
         let model = inventory::model_for(flavor, index);
         let service_tag = inventory::service_tag(&mut rng);
         let components = inventory::initial_components(flavor, &model, &mut rng);
+        let config = Config::new(model.name, model.generation, &service_tag);
         let basic = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
@@ -276,6 +280,7 @@ impl Host {
                 repo: None,
                 inventory_gen: 1,
                 generation: 1,
+                config,
             }),
             up: watch::channel(true).0,
         }
@@ -344,7 +349,7 @@ impl HostState {
         }
     }
 
-    fn bump(&mut self) -> u64 {
+    pub(crate) fn bump(&mut self) -> u64 {
         self.generation += 1;
         self.generation
     }
@@ -438,7 +443,7 @@ pub(crate) fn with_job(host: &Host, id: &str, f: impl FnOnce(&mut Job)) -> bool 
     }
 }
 
-fn set_state(host: &Host, id: &str, state: JobState, msg: Msg, percent: u32) -> bool {
+pub(crate) fn set_state(host: &Host, id: &str, state: JobState, msg: Msg, percent: u32) -> bool {
     with_job(host, id, |j| {
         j.state = state;
         j.msg = msg;
@@ -447,7 +452,7 @@ fn set_state(host: &Host, id: &str, state: JobState, msg: Msg, percent: u32) -> 
     })
 }
 
-fn finish(host: &Host, inner: &Inner, id: &str, state: JobState, msg: Msg, args: Vec<String>) {
+pub(crate) fn finish(host: &Host, inner: &Inner, id: &str, state: JobState, msg: Msg, args: Vec<String>) {
     let now = inner.clock.now_job();
     with_job(host, id, |j| {
         j.state = state;
@@ -795,7 +800,7 @@ pub(crate) async fn reset_host(inner: Arc<Inner>, host: Arc<Host>, kind: ResetKi
             let st = host.lock();
             st.jobs
                 .iter()
-                .find(|j| j.state == JobState::Scheduled)
+                .find(|j| j.state == JobState::Scheduled && j.job_type != CONFIG_JOB)
                 .map(|j| j.id.clone())
         };
         let Some(id) = next else { break };
@@ -809,6 +814,10 @@ pub(crate) async fn reset_host(inner: Arc<Inner>, host: Arc<Host>, kind: ResetKi
             break;
         }
     }
+    if !current(&host) {
+        return;
+    }
+    crate::settings::run_config_jobs(&inner, &host).await;
     inner.clock.sleep(durations::BOOT).await;
     if current(&host) {
         host.lock().server = ServerStatus::OutOfPost;

@@ -48,6 +48,7 @@ mod messages;
 mod multipart;
 pub mod package;
 mod redfish;
+mod settings;
 mod tls;
 
 pub use faults::{Fault, FaultRule, FaultSpec, FaultSpecError};
