@@ -452,7 +452,14 @@ pub(crate) fn set_state(host: &Host, id: &str, state: JobState, msg: Msg, percen
     })
 }
 
-pub(crate) fn finish(host: &Host, inner: &Inner, id: &str, state: JobState, msg: Msg, args: Vec<String>) {
+pub(crate) fn finish(
+    host: &Host,
+    inner: &Inner,
+    id: &str,
+    state: JobState,
+    msg: Msg,
+    args: Vec<String>,
+) {
     let now = inner.clock.now_job();
     with_job(host, id, |j| {
         j.state = state;

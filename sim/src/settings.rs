@@ -56,35 +56,75 @@ const ENABLED: &[&str] = &["Enabled", "Disabled"];
 /// Dell's BIOS attribute registry spells them). `SystemBiosVersion` is
 /// added at render time from the BIOS firmware component.
 const BIOS_ATTRS: &[AttrDef] = &[
-    ("AcPwrRcvry", AttrKind::Enum(&["Last", "On", "Off"]), Init::Str("Last")),
+    (
+        "AcPwrRcvry",
+        AttrKind::Enum(&["Last", "On", "Off"]),
+        Init::Str("Last"),
+    ),
     (
         "AcPwrRcvryDelay",
         AttrKind::Enum(&["Immediate", "Random", "User"]),
         Init::Str("Immediate"),
     ),
-    ("BootMode", AttrKind::Enum(&["Uefi", "Bios"]), Init::Str("Uefi")),
-    ("BootSeqRetry", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
+    (
+        "BootMode",
+        AttrKind::Enum(&["Uefi", "Bios"]),
+        Init::Str("Uefi"),
+    ),
+    (
+        "BootSeqRetry",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
     (
         "EmbSata",
         AttrKind::Enum(&["AhciMode", "RaidMode", "Off"]),
         Init::Str("AhciMode"),
     ),
-    ("HddFailover", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
+    (
+        "HddFailover",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
     ("LogicalProc", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
     ("MemTest", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
-    ("NodeInterleave", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
-    ("OsWatchdogTimer", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
+    (
+        "NodeInterleave",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
+    (
+        "OsWatchdogTimer",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
     ("ProcCStates", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
-    ("ProcTurboMode", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
-    ("ProcVirtualization", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
-    ("PxeDev1EnDis", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
+    (
+        "ProcTurboMode",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
+    (
+        "ProcVirtualization",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
+    (
+        "PxeDev1EnDis",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
     ("SecureBoot", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
     (
         "SerialComm",
         AttrKind::Enum(&["OnNoConRedir", "OnConRedirCom1", "OnConRedirCom2", "Off"]),
         Init::Str("OnNoConRedir"),
     ),
-    ("SriovGlobalEnable", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
+    (
+        "SriovGlobalEnable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
     (
         "SysProfile",
         AttrKind::Enum(&[
@@ -98,7 +138,11 @@ const BIOS_ATTRS: &[AttrDef] = &[
     ),
     ("SystemModelName", AttrKind::ReadOnly, Init::Model),
     ("SystemServiceTag", AttrKind::ReadOnly, Init::ServiceTag),
-    ("TpmSecurity", AttrKind::Enum(&["Off", "On", "OnPbm", "OnNoPbm"]), Init::Str("On")),
+    (
+        "TpmSecurity",
+        AttrKind::Enum(&["Off", "On", "OnPbm", "OnNoPbm"]),
+        Init::Str("On"),
+    ),
     (
         "UefiVariableAccess",
         AttrKind::Enum(&["Standard", "Controlled"]),
@@ -114,21 +158,69 @@ const BIOS_ATTRS: &[AttrDef] = &[
 /// iDRAC attributes (`Group.Index.Name`, as `racadm get iDRAC.*` and the
 /// DellAttributes resource spell them).
 const IDRAC_ATTRS: &[AttrDef] = &[
-    ("IPMILan.1.Enable", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
-    ("Info.1.Product", AttrKind::ReadOnly, Init::Str("Integrated Dell Remote Access Controller")),
-    ("Info.1.Type", AttrKind::ReadOnly, Init::Str("14G Monolithic")),
-    ("Lockdown.1.SystemLockdown", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
+    (
+        "IPMILan.1.Enable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
+    (
+        "Info.1.Product",
+        AttrKind::ReadOnly,
+        Init::Str("Integrated Dell Remote Access Controller"),
+    ),
+    (
+        "Info.1.Type",
+        AttrKind::ReadOnly,
+        Init::Str("14G Monolithic"),
+    ),
+    (
+        "Lockdown.1.SystemLockdown",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
     ("NTPConfigGroup.1.NTP1", AttrKind::Text(254), Init::Str("")),
-    ("NTPConfigGroup.1.NTPEnable", AttrKind::Enum(ENABLED), Init::Str("Disabled")),
-    ("Redfish.1.Enable", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
-    ("SNMP.1.AgentEnable", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
-    ("SSH.1.Enable", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
-    ("ServerPwr.1.PSRapidOn", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
+    (
+        "NTPConfigGroup.1.NTPEnable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Disabled"),
+    ),
+    (
+        "Redfish.1.Enable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
+    (
+        "SNMP.1.AgentEnable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
+    (
+        "SSH.1.Enable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
+    (
+        "ServerPwr.1.PSRapidOn",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
     ("Time.1.Timezone", AttrKind::Text(64), Init::Str("CST6CDT")),
-    ("Users.2.Enable", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
+    (
+        "Users.2.Enable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
     ("Users.2.Privilege", AttrKind::Int(0, 511), Init::Int(511)),
-    ("WebServer.1.Enable", AttrKind::Enum(ENABLED), Init::Str("Enabled")),
-    ("WebServer.1.SessionTimeout", AttrKind::Int(60, 10800), Init::Int(1800)),
+    (
+        "WebServer.1.Enable",
+        AttrKind::Enum(ENABLED),
+        Init::Str("Enabled"),
+    ),
+    (
+        "WebServer.1.SessionTimeout",
+        AttrKind::Int(60, 10800),
+        Init::Int(1800),
+    ),
 ];
 
 /// `Boot.BootSourceOverrideTarget@Redfish.AllowableValues` of an iDRAC9.
@@ -149,8 +241,11 @@ pub(crate) const BOOT_ENABLED: &[&str] = &["Once", "Continuous", "Disabled"];
 /// Values of `Boot.BootSourceOverrideMode`.
 pub(crate) const BOOT_MODES: &[&str] = &["UEFI", "Legacy"];
 /// Values of `PowerRestorePolicy`, each with the BIOS `AcPwrRcvry` value it maps to.
-pub(crate) const POWER_RESTORE: &[(&str, &str)] =
-    &[("AlwaysOn", "On"), ("AlwaysOff", "Off"), ("LastState", "Last")];
+pub(crate) const POWER_RESTORE: &[(&str, &str)] = &[
+    ("AlwaysOn", "On"),
+    ("AlwaysOff", "Off"),
+    ("LastState", "Last"),
+];
 
 /// Why an attribute value was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,7 +488,10 @@ mod tests {
 
     #[test]
     fn attribute_checks() {
-        assert_eq!(Config::check_bios(&map(json!({"BootMode": "Bios"}))), Ok(()));
+        assert_eq!(
+            Config::check_bios(&map(json!({"BootMode": "Bios"}))),
+            Ok(())
+        );
         assert_eq!(
             Config::check_bios(&map(json!({"BootMode": "Floppy"}))),
             Err(AttrError::NotInList("\"Floppy\"".into(), "BootMode".into()))
@@ -412,7 +510,10 @@ mod tests {
         );
         assert_eq!(
             Config::check_idrac(&map(json!({"WebServer.1.SessionTimeout": 10}))),
-            Err(AttrError::NotInList("10".into(), "WebServer.1.SessionTimeout".into()))
+            Err(AttrError::NotInList(
+                "10".into(),
+                "WebServer.1.SessionTimeout".into()
+            ))
         );
     }
 
@@ -428,6 +529,9 @@ mod tests {
         c.boot_enabled = "Once".into();
         c.boot_target = "Pxe".into();
         c.consume_boot_once();
-        assert_eq!((c.boot_enabled.as_str(), c.boot_target.as_str()), ("Disabled", "None"));
+        assert_eq!(
+            (c.boot_enabled.as_str(), c.boot_target.as_str()),
+            ("Disabled", "None")
+        );
     }
 }

@@ -19,6 +19,7 @@ use crate::messages::{self, Msg, base, render};
 use crate::multipart;
 use crate::package::Package;
 
+mod bios;
 mod errors;
 mod jobs;
 mod managers;
@@ -29,6 +30,7 @@ mod sessions;
 mod systems;
 mod update;
 
+use self::bios::*;
 use self::errors::*;
 use self::jobs::*;
 use self::managers::*;
@@ -316,6 +318,67 @@ fn finish_get(ctx: &Ctx<'_>, mut reply: Reply) -> Reply {
     reply
 }
 
+/// `$select`: the `@odata.*` annotations plus each selected property; a
+/// `/` in a name selects inside a complex property (`Attributes/BootMode`).
+fn selected(full: &Value, sel: &[String]) -> Value {
+    let mut out = Value::Object(Map::new());
+    if let Some(m) = full.as_object() {
+        for (k, v) in m.iter().filter(|(k, _)| k.starts_with("@odata")) {
+            out.set(&[k], v.clone());
+        }
+    }
+    for s in sel {
+        let path: Vec<&str> = s.split('/').filter(|p| !p.is_empty()).collect();
+        let pointer: String = path
+            .iter()
+            .map(|p| format!("/{}", p.replace('~', "~0")))
+            .collect();
+        if !path.is_empty()
+            && let Some(v) = full.pointer(&pointer)
+        {
+            out.set(&path, v.clone());
+        }
+    }
+    out
+}
+
+/// The `ETag` a GET of `resource` carries.
+fn etag_of(resource: &Value) -> String {
+    format!(
+        "W/\"{:016x}\"",
+        fnv(&serde_json::to_vec(resource).unwrap_or_default())
+    )
+}
+
+/// `If-Match` on a PATCH: absent or `*` passes (iDRAC does not require it
+/// for PATCH); a tag other than the resource's current one is 412.
+fn if_match(ctx: &Ctx<'_>, current: &Value) -> Result<(), Reply> {
+    let Some(tags) = ctx
+        .headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let strip = |s: &str| {
+        s.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_string()
+    };
+    let now = strip(&etag_of(current));
+    if tags.split(',').any(|t| t.trim() == "*" || strip(t) == now) {
+        Ok(())
+    } else {
+        Err(error(
+            ctx.host,
+            StatusCode::PRECONDITION_FAILED,
+            base::PRECONDITION_FAILED,
+            &[],
+        ))
+    }
+}
+
 /// Serves a hot resource from the host's render cache while `key` matches.
 fn cached(ctx: &Ctx<'_>, id: u8, key: u64, build: impl FnOnce() -> Value) -> Reply {
     let hit = ctx
@@ -403,7 +466,11 @@ impl Ctx<'_> {
             return None;
         }
         self.query.split('&').find_map(|kv| {
-            let kv = kv.replace("%24", "$").replace("%2C", ",");
+            let kv = kv
+                .replace("%24", "$")
+                .replace("%2C", ",")
+                .replace("%2F", "/")
+                .replace("%2f", "/");
             kv.strip_prefix("$select=")
                 .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
         })
@@ -490,10 +557,20 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
                     .first()
                     .map(|c| c.version.as_str())
                     .unwrap_or("");
-                fnv(format!("{}|{}|{}", st.power_on, st.health(), bios).as_bytes())
+                let cfg = st.config.generation;
+                fnv(format!("{}|{}|{}|{cfg}", st.power_on, st.health(), bios).as_bytes())
             };
-            cached(ctx, 1, key, || system(ctx))
+            if get {
+                cached(ctx, 1, key, || system(ctx))
+            } else {
+                patch_system(ctx)
+            }
         }
+        R::Bios => Reply::ok(&bios(ctx)),
+        R::BiosSettings if get => Reply::ok(&bios_settings(ctx)),
+        R::BiosSettings => patch_bios_settings(ctx),
+        R::IdracAttributes if get => Reply::ok(&idrac_attributes(ctx)),
+        R::IdracAttributes => patch_idrac_attributes(ctx),
         R::SystemReset => system_reset(ctx),
         R::Chassis => Reply::ok(&collection(
             "/redfish/v1/Chassis",
@@ -547,7 +624,8 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
                 None => not_found(host, ctx.path),
             }
         }
-        R::DellJobs(base) => dell_jobs(ctx, base),
+        R::DellJobs(base) if get => dell_jobs(ctx, base),
+        R::DellJobs(base) => post_config_job(ctx, base),
         R::DellJob(base, id) if get => {
             let st = ctx.host.lock();
             match st.job(&id) {
@@ -686,13 +764,9 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
     if get
         && reply.status == StatusCode::OK
         && let (Some(sel), Some(body)) = (ctx.select(), reply.body.as_ref())
-        && let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body)
+        && let Ok(full @ Value::Object(_)) = serde_json::from_slice::<Value>(body)
     {
-        let kept: Map<String, Value> = m
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("@odata") || sel.iter().any(|s| s == k))
-            .collect();
-        return Reply::ok(&Value::Object(kept));
+        return Reply::ok(&selected(&full, &sel));
     }
     reply
 }

@@ -12,6 +12,9 @@ pub(super) enum Route {
     Systems,
     System,
     SystemReset,
+    Bios,
+    BiosSettings,
+    IdracAttributes,
     Chassis,
     ChassisMember,
     Managers,
@@ -92,6 +95,12 @@ pub(super) fn route(host: &Host, segs: &[&str]) -> (Route, &'static str) {
             R::SystemReset,
             "/redfish/v1/Systems/{id}/Actions/ComputerSystem.Reset",
         ),
+        ["redfish", "v1", "Systems", s, "Bios"] if *s == sys => {
+            (R::Bios, "/redfish/v1/Systems/{id}/Bios")
+        }
+        ["redfish", "v1", "Systems", s, "Bios", "Settings"] if *s == sys => {
+            (R::BiosSettings, "/redfish/v1/Systems/{id}/Bios/Settings")
+        }
         ["redfish", "v1", "Chassis"] => (R::Chassis, "/redfish/v1/Chassis"),
         ["redfish", "v1", "Chassis", s] if *s == sys => {
             (R::ChassisMember, "/redfish/v1/Chassis/{id}")
@@ -253,6 +262,9 @@ pub(super) fn route(host: &Host, segs: &[&str]) -> (Route, &'static str) {
                 OEM_5X
             };
             match (*svc, rest) {
+                ("DellAttributes", ["iDRAC.Embedded.1"]) => {
+                    (R::IdracAttributes, "{oem}/DellAttributes/iDRAC.Embedded.1")
+                }
                 ("DellJobService", []) => (R::DellJobService(base), "{oem}/DellJobService"),
                 ("DellJobService", ["Actions", "DellJobService.DeleteJobQueue"]) => (
                     R::DeleteJobQueue,
@@ -331,6 +343,8 @@ pub(super) fn allowed(route: &Route) -> &'static str {
         R::SessionService => "GET, HEAD, PATCH",
         R::Inventory => "GET, HEAD",
         R::DellJob(..) => "GET, HEAD, DELETE",
+        R::DellJobs(_) => "GET, HEAD, POST",
+        R::System | R::BiosSettings | R::IdracAttributes => "GET, HEAD, PATCH",
         R::SystemReset
         | R::ManagerReset
         | R::SimpleUpdate

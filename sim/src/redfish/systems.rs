@@ -1,6 +1,112 @@
 //! `Systems/System.Embedded.1`, its Chassis and the host power actions.
 
 use super::*;
+use crate::settings::{self, POWER_RESTORE};
+
+/// One enumerated value of a PATCH body (`PropertyValueNotInList` otherwise).
+fn one_of(host: &Host, name: &str, v: &Value, allowed: &[&str]) -> Result<String, Reply> {
+    let Some(s) = v.as_str() else {
+        return Err(error(
+            host,
+            StatusCode::BAD_REQUEST,
+            base::PROPERTY_VALUE_TYPE,
+            &[v.to_string(), name.into()],
+        ));
+    };
+    if allowed.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(error(
+            host,
+            StatusCode::BAD_REQUEST,
+            base::PROPERTY_VALUE_NOT_IN_LIST,
+            &[s.into(), name.into()],
+        ))
+    }
+}
+
+/// `PATCH Systems/System.Embedded.1`: the boot override (`Boot.BootSourceOverride*`)
+/// and `PowerRestorePolicy` (which the iDRAC keeps as the BIOS `AcPwrRcvry`).
+/// Every value is checked before anything changes.
+pub(super) fn patch_system(ctx: &Ctx<'_>) -> Reply {
+    let host = ctx.host;
+    let body = match ctx.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Err(r) = if_match(ctx, &system(ctx)) {
+        return r;
+    }
+    let bad = |k: &str, msg| error(host, StatusCode::BAD_REQUEST, msg, &[k.to_string()]);
+    let (mut target, mut enabled, mut mode, mut restore) = (None, None, None, None);
+    for (k, v) in &body {
+        match k.as_str() {
+            "Boot" => {
+                let Some(boot) = v.as_object() else {
+                    return error(
+                        host,
+                        StatusCode::BAD_REQUEST,
+                        base::PROPERTY_VALUE_TYPE,
+                        &[v.to_string(), "Boot".into()],
+                    );
+                };
+                for (bk, bv) in boot {
+                    let r = match bk.as_str() {
+                        "BootSourceOverrideTarget" => {
+                            one_of(host, bk, bv, settings::BOOT_TARGETS).map(|s| target = Some(s))
+                        }
+                        "BootSourceOverrideEnabled" => {
+                            one_of(host, bk, bv, settings::BOOT_ENABLED).map(|s| enabled = Some(s))
+                        }
+                        "BootSourceOverrideMode" => {
+                            one_of(host, bk, bv, settings::BOOT_MODES).map(|s| mode = Some(s))
+                        }
+                        "BootOrder" | "BootOptions" | "UefiTargetBootSourceOverride" => {
+                            Err(bad(bk, base::PROPERTY_NOT_WRITABLE))
+                        }
+                        _ => Err(bad(bk, base::PROPERTY_UNKNOWN)),
+                    };
+                    if let Err(r) = r {
+                        return r;
+                    }
+                }
+            }
+            "PowerRestorePolicy" => {
+                let names: Vec<&str> = POWER_RESTORE.iter().map(|(p, _)| *p).collect();
+                match one_of(host, k, v, &names) {
+                    Ok(s) => restore = Some(s),
+                    Err(r) => return r,
+                }
+            }
+            k if k.starts_with("@odata") => {}
+            "Id" | "Name" | "Model" | "PowerState" | "BiosVersion" | "Status" | "UUID" => {
+                return bad(k, base::PROPERTY_NOT_WRITABLE);
+            }
+            _ => return bad(k, base::PROPERTY_UNKNOWN),
+        }
+    }
+    if body.keys().all(|k| k.starts_with("@odata")) {
+        return error(host, StatusCode::BAD_REQUEST, base::NO_OPERATION, &[]);
+    }
+    let mut st = host.lock();
+    let cfg = &mut st.config;
+    if let Some(t) = target {
+        cfg.boot_target = t;
+    }
+    if let Some(e) = enabled {
+        cfg.boot_enabled = e;
+    }
+    if let Some(m) = mode {
+        cfg.boot_mode = m;
+    }
+    if let Some(p) = restore
+        && let Some((_, ac)) = POWER_RESTORE.iter().find(|(name, _)| *name == p)
+    {
+        cfg.bios.insert("AcPwrRcvry".into(), json!(ac));
+    }
+    cfg.generation += 1;
+    Reply::ok(&success_info(host))
+}
 
 pub(super) fn power_str(st: &HostState) -> &'static str {
     if st.power_on { "On" } else { "Off" }
@@ -26,7 +132,18 @@ pub(super) fn system(ctx: &Ctx<'_>) -> Value {
             "ResetType@Redfish.AllowableValues": ["On", "ForceOff", "ForceRestart", "GracefulRestart", "GracefulShutdown", "PushPowerButton", "Nmi", "PowerCycle"],
         }},
         "AssetTag": "",
+        "Bios": odata_id(bios_path(host)),
         "BiosVersion": bios,
+        "Boot": {
+            "BootOptions": odata_id(format!("/redfish/v1/Systems/{sys}/BootOptions")),
+            "BootOrder": ["Boot0001", "Boot0002", "Boot0003"],
+            "BootOrder@odata.count": 3,
+            "BootSourceOverrideEnabled": st.config.boot_enabled,
+            "BootSourceOverrideMode": st.config.boot_mode,
+            "BootSourceOverrideTarget": st.config.boot_target,
+            "BootSourceOverrideTarget@Redfish.AllowableValues": settings::BOOT_TARGETS,
+            "UefiTargetBootSourceOverride": null,
+        },
         "Description": "Computer System which represents a machine (physical or virtual) and the local resources such as memory, cpu and other devices that can be accessed from that machine.",
         "HostName": "",
         "Id": sys,
@@ -42,6 +159,7 @@ pub(super) fn system(ctx: &Ctx<'_>) -> Value {
         "Model": host.model.name,
         "Name": "System",
         "PartNumber": "0H28RRA02",
+        "PowerRestorePolicy": st.config.power_restore_policy(),
         "PowerState": power_str(&st),
         "ProcessorSummary": {"Count": 2, "Model": "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz", "Status": {"Health": "OK", "HealthRollup": "OK", "State": "Enabled"}},
         "SKU": host.service_tag,
