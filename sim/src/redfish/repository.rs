@@ -107,6 +107,24 @@ pub(super) fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// `Target` of a `DCIM_RepoUpdateSWID`: the installed instance with its
+/// device-class prefix. 741 (BIOS), 701 (NIC), 802 (Diagnostics) and the
+/// iDRAC form are as in a real iDRAC9 6.10 answer
+/// (fx:repo_based_update_list_packagelist_idrac9_6.10.xml); the RAID and
+/// CPLD prefixes are simulator values (no capture shows them).
+fn installed_target(c: &crate::inventory::Component) -> String {
+    use crate::PackageKind as K;
+    let class = match c.kind {
+        K::Idrac => return "DCIM:INSTALLED#iDRAC.Embedded.1-1#IDRACinfo".to_string(),
+        K::Bios => "741__",
+        K::Diagnostics => "802__",
+        K::Raid => "301_C_",
+        K::Cpld => "803__",
+        _ => "701__",
+    };
+    format!("DCIM:INSTALLED#{class}{}", c.fqdd)
+}
+
 pub(super) fn repo_update_list(ctx: &Ctx<'_>) -> Reply {
     let host = ctx.host;
     let st = host.lock();
@@ -121,11 +139,7 @@ pub(super) fn repo_update_list(ctx: &Ctx<'_>) -> Reply {
         let Some(c) = st.components.get(e.comp) else {
             continue;
         };
-        let target = if c.component_id == "25227" {
-            "DCIM:INSTALLED#iDRAC.Embedded.1-1#IDRACinfo".to_string()
-        } else {
-            format!("DCIM:INSTALLED#701__{}", c.fqdd)
-        };
+        let target = installed_target(c);
         let prop = |n: &str, v: &str| {
             format!(
                 "<PROPERTY NAME=\"{n}\" TYPE=\"string\"><VALUE>{}</VALUE></PROPERTY>",
