@@ -567,6 +567,11 @@ fn dispatch(ctx: &Ctx<'_>, route: Route) -> Reply {
             }
         }
         R::Bios => Reply::ok(&bios(ctx)),
+        R::BootOptions => boot_options(ctx),
+        R::BootOption(id) => match boot_option(host, &id) {
+            Some(v) => Reply::ok(&v),
+            None => not_found(host, ctx.path),
+        },
         R::BiosSettings if get => Reply::ok(&bios_settings(ctx)),
         R::BiosSettings => patch_bios_settings(ctx),
         R::IdracAttributes if get => Reply::ok(&idrac_attributes(ctx)),

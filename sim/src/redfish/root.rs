@@ -121,6 +121,8 @@ pub(super) fn metadata(host: &Host) -> Reply {
         ("ManagerCollection", ""),
         ("Manager", manager_version(host)),
         ("Bios", "v1_1_0"),
+        ("BootOptionCollection", ""),
+        ("BootOption", "v1_0_4"),
         ("SessionService", "v1_1_8"),
         ("AccountService", "v1_5_0"),
         ("ManagerAccountCollection", ""),

@@ -14,6 +14,8 @@ pub(super) enum Route {
     SystemReset,
     Bios,
     BiosSettings,
+    BootOptions,
+    BootOption(String),
     IdracAttributes,
     Chassis,
     ChassisMember,
@@ -98,6 +100,13 @@ pub(super) fn route(host: &Host, segs: &[&str]) -> (Route, &'static str) {
         ["redfish", "v1", "Systems", s, "Bios"] if *s == sys => {
             (R::Bios, "/redfish/v1/Systems/{id}/Bios")
         }
+        ["redfish", "v1", "Systems", s, "BootOptions"] if *s == sys => {
+            (R::BootOptions, "/redfish/v1/Systems/{id}/BootOptions")
+        }
+        ["redfish", "v1", "Systems", s, "BootOptions", id] if *s == sys => (
+            R::BootOption(id.to_string()),
+            "/redfish/v1/Systems/{id}/BootOptions/{id}",
+        ),
         ["redfish", "v1", "Systems", s, "Bios", "Settings"] if *s == sys => {
             (R::BiosSettings, "/redfish/v1/Systems/{id}/Bios/Settings")
         }

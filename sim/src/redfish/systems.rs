@@ -3,6 +3,63 @@
 use super::*;
 use crate::settings::{self, POWER_RESTORE};
 
+/// UEFI boot options: id (= `BootOptionReference`), display name, device path.
+const BOOT_OPTIONS: &[(&str, &str, &str)] = &[
+    (
+        "Boot0001",
+        "Integrated RAID Controller 1: Linux Boot Manager",
+        "HD(1,GPT,8A3C1B2E-5D4F-4E6A-9B7C-0D1E2F3A4B5C,0x800,0x100000)/\\EFI\\BOOT\\BOOTX64.EFI",
+    ),
+    (
+        "Boot0002",
+        "PXE Device 1: Embedded NIC 1 Port 1 Partition 1",
+        "VenHw(3A191845-5F86-4E78-8FCE-C4CFF59F9DAA)",
+    ),
+    (
+        "Boot0003",
+        "Unavailable: Virtual Optical Drive",
+        "PciRoot(0x0)/Pci(0x14,0x0)/USB(0xD,0x0)/USB(0x0,0x0)/Unit(0x0)",
+    ),
+];
+
+/// `Systems/…/BootOptions` (`$expand` gives the members inline).
+pub(super) fn boot_options(ctx: &Ctx<'_>) -> Reply {
+    let host = ctx.host;
+    let id = format!("/redfish/v1/Systems/{}/BootOptions", host.system_path());
+    let ty = "#BootOptionCollection.BootOptionCollection";
+    let name = "Boot Options Collection";
+    if ctx.expand() {
+        let m = BOOT_OPTIONS
+            .iter()
+            .filter_map(|(b, _, _)| boot_option(host, b))
+            .collect();
+        Reply::ok(&expanded_collection(&id, ty, name, m))
+    } else {
+        let m = BOOT_OPTIONS
+            .iter()
+            .map(|(b, _, _)| format!("{id}/{b}"))
+            .collect();
+        Reply::ok(&collection(&id, ty, name, m))
+    }
+}
+
+/// One UEFI boot option.
+pub(super) fn boot_option(host: &Host, id: &str) -> Option<Value> {
+    let (b, name, path) = BOOT_OPTIONS.iter().find(|(b, _, _)| *b == id)?;
+    Some(json!({
+        "@odata.context": "/redfish/v1/$metadata#BootOption.BootOption",
+        "@odata.id": format!("/redfish/v1/Systems/{}/BootOptions/{b}", host.system_path()),
+        "@odata.type": "#BootOption.v1_0_4.BootOption",
+        "BootOptionEnabled": !name.starts_with("Unavailable"),
+        "BootOptionReference": b,
+        "Description": "Current settings of the UEFI Boot option",
+        "DisplayName": name,
+        "Id": b,
+        "Name": "Uefi Boot Option",
+        "UefiDevicePath": path,
+    }))
+}
+
 /// One enumerated value of a PATCH body (`PropertyValueNotInList` otherwise).
 fn one_of(host: &Host, name: &str, v: &Value, allowed: &[&str]) -> Result<String, Reply> {
     let Some(s) = v.as_str() else {
@@ -136,8 +193,8 @@ pub(super) fn system(ctx: &Ctx<'_>) -> Value {
         "BiosVersion": bios,
         "Boot": {
             "BootOptions": odata_id(format!("/redfish/v1/Systems/{sys}/BootOptions")),
-            "BootOrder": ["Boot0001", "Boot0002", "Boot0003"],
-            "BootOrder@odata.count": 3,
+            "BootOrder": BOOT_OPTIONS.iter().map(|(id, _, _)| *id).collect::<Vec<_>>(),
+            "BootOrder@odata.count": BOOT_OPTIONS.len(),
             "BootSourceOverrideEnabled": st.config.boot_enabled,
             "BootSourceOverrideMode": st.config.boot_mode,
             "BootSourceOverrideTarget": st.config.boot_target,
