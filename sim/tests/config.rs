@@ -277,6 +277,20 @@ async fn boot_override_and_power_restore_policy() {
         .unwrap();
     assert!(allowed.contains(&json!("Pxe")) && allowed.contains(&json!("BiosSetup")));
     assert_eq!(sys["PowerRestorePolicy"], "LastState");
+    let opts = api
+        .get_json(boot["BootOptions"]["@odata.id"].as_str().unwrap())
+        .await;
+    assert_eq!(opts["Members@odata.count"], boot["BootOrder@odata.count"]);
+    for (member, reference) in opts["Members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(boot["BootOrder"].as_array().unwrap())
+    {
+        let o = api.get_json(member["@odata.id"].as_str().unwrap()).await;
+        assert_eq!(&o["BootOptionReference"], reference);
+        assert_eq!(o["@odata.type"], "#BootOption.v1_0_4.BootOption");
+    }
 
     let r = patch(
         &api,
