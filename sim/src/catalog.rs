@@ -240,17 +240,12 @@ fn write_string(entries: &[CatalogEntry], opts: &CatalogOptions) -> Result<Strin
 
 fn pci_parts(id: &str) -> Option<[String; 4]> {
     let parts: Vec<&str> = id.split(':').collect();
-    if parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_hexdigit()))
-    {
-        Some([
-            parts[0].to_ascii_uppercase(),
-            parts[1].to_ascii_uppercase(),
-            parts[2].to_ascii_uppercase(),
-            parts[3].to_ascii_uppercase(),
-        ])
+    let [a, b, c, d] = parts.as_slice() else {
+        return None;
+    };
+    let hex4 = |p: &&str| p.len() == 4 && p.chars().all(|c| c.is_ascii_hexdigit());
+    if [a, b, c, d].into_iter().all(hex4) {
+        Some([a, b, c, d].map(|p| p.to_ascii_uppercase()))
     } else {
         None
     }
@@ -315,11 +310,12 @@ pub fn decode(bytes: &[u8]) -> String {
     let utf16 = |b: &[u8], le: bool| {
         let units: Vec<u16> = b
             .chunks_exact(2)
+            .filter_map(|c| <[u8; 2]>::try_from(c).ok())
             .map(|c| {
                 if le {
-                    u16::from_le_bytes([c[0], c[1]])
+                    u16::from_le_bytes(c)
                 } else {
-                    u16::from_be_bytes([c[0], c[1]])
+                    u16::from_be_bytes(c)
                 }
             })
             .collect();

@@ -17,6 +17,7 @@
 //! | PUT/POST | `/files/{name}` | body = bytes: serve them; answers `{"url": ...}` |
 //! | GET/HEAD | `/files/{name}` | the served bytes |
 
+use crate::json::JsonExt as _;
 use std::sync::Arc;
 
 use axum::Router;
@@ -98,15 +99,21 @@ async fn host(State(inner): S, Path(name): Path<String>) -> Response {
         let mut v = host_json(&inner, h);
         let mut st = h.lock();
         st.purge_sessions(&inner);
-        v["power_state"] = json!(if st.power_on { "On" } else { "Off" });
-        v["live_sessions"] = json!(st.sessions.len());
-        v["firmware"] = firmware_json(&st);
-        v["faults"] = json!(
-            st.faults
-                .rules
-                .iter()
-                .map(|(r, _)| r.fault.to_string())
-                .collect::<Vec<_>>()
+        v.set(
+            &["power_state"],
+            json!(if st.power_on { "On" } else { "Off" }),
+        );
+        v.set(&["live_sessions"], json!(st.sessions.len()));
+        v.set(&["firmware"], firmware_json(&st));
+        v.set(
+            &["faults"],
+            json!(
+                st.faults
+                    .rules
+                    .iter()
+                    .map(|(r, _)| r.fault.to_string())
+                    .collect::<Vec<_>>()
+            ),
         );
         v
     })

@@ -349,7 +349,7 @@ impl ActiveFaults {
             .rules
             .iter()
             .position(|(r, _)| r.fault.kind() == kind)?;
-        let (rule, _) = &mut self.rules[idx];
+        let (rule, _) = self.rules.get_mut(idx)?;
         if rule.probability < 1.0 && rng.f64() >= rule.probability {
             return None;
         }

@@ -50,7 +50,10 @@ const IDRAC10_MODEL: Model = Model {
 pub(crate) fn model_for(flavor: Flavor, index: usize) -> Model {
     match flavor {
         Flavor::Idrac10 => IDRAC10_MODEL,
-        _ => IDRAC9_MODELS[index % IDRAC9_MODELS.len()],
+        _ => IDRAC9_MODELS
+            .get(index % IDRAC9_MODELS.len())
+            .copied()
+            .unwrap_or(IDRAC10_MODEL),
     }
 }
 
@@ -103,7 +106,7 @@ fn mac(rng: &mut fastrand::Rng) -> String {
 pub(crate) fn service_tag(rng: &mut fastrand::Rng) -> String {
     const CHARS: &[u8] = b"0123456789BCDFGHJKLMNPQRSTVWXYZ";
     (0..7)
-        .map(|_| CHARS[rng.usize(..CHARS.len())] as char)
+        .filter_map(|_| CHARS.get(rng.usize(..CHARS.len())).map(|b| char::from(*b)))
         .collect()
 }
 

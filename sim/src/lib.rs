@@ -25,6 +25,16 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod catalog;
 mod clock;
 mod control;
@@ -33,10 +43,12 @@ pub mod fleet;
 mod host;
 mod http;
 mod inventory;
+mod json;
 mod messages;
 mod multipart;
 pub mod package;
 mod redfish;
+mod settings;
 mod tls;
 
 pub use faults::{Fault, FaultRule, FaultSpec, FaultSpecError};

@@ -242,6 +242,13 @@ msg!(
     "Informational"
 );
 
+msg!(
+    LC068,
+    "LC068",
+    "Unable to perform the import or export operation because there are pending attribute changes or a configuration job is in progress.",
+    "Apply or cancel any pending attribute changes. Changes can be applied by creating a targeted configuration job, or the changes can be cancelled by invoking the DeletePendingConfiguration method. If a configuration job is in progress, wait until it is completed before retrying the import or export system configuration operation.",
+    "Warning"
+);
 /// DMTF Base registry messages (`Base.1.12.*`).
 pub(crate) mod base {
     use super::Msg;
@@ -306,6 +313,20 @@ pub(crate) mod base {
         "PropertyNotWritable",
         "The property %1 is a read only property and cannot be assigned a value.",
         "Remove the property from the request body and resubmit the request if the operation failed.",
+        "Warning"
+    );
+    msg!(
+        PROPERTY_VALUE_NOT_IN_LIST,
+        "PropertyValueNotInList",
+        "The value %1 for the property %2 is not in the list of acceptable values.",
+        "Choose a value from the enumeration list that the implementation can support and resubmit the request if the operation failed.",
+        "Warning"
+    );
+    msg!(
+        NO_OPERATION,
+        "NoOperation",
+        "The request body submitted contain no data to act upon and no changes to the resource took place.",
+        "Add properties in the JSON object and resubmit the request.",
         "Warning"
     );
     msg!(

@@ -30,7 +30,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from > hay.len() {
         return None;
     }
-    hay[from..]
+    hay.get(from..)?
         .windows(needle.len())
         .position(|w| w == needle)
         .map(|p| p + from)
@@ -67,13 +67,13 @@ pub(crate) fn parse(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
             (None, Some(b)) => (b, 2),
             (None, None) => return None,
         };
-        let headers = String::from_utf8_lossy(&body[pos..head_end]).into_owned();
+        let headers = String::from_utf8_lossy(body.get(pos..head_end)?).into_owned();
         let data_start = head_end + sep;
         let next = find(body, delim, data_start)?;
         let mut data_end = next;
-        if data_end >= 2 && &body[data_end - 2..data_end] == b"\r\n" {
+        if data_end >= 2 && body.get(data_end - 2..data_end) == Some(b"\r\n") {
             data_end -= 2;
-        } else if data_end >= 1 && body[data_end - 1] == b'\n' {
+        } else if data_end >= 1 && body.get(data_end - 1) == Some(&b'\n') {
             data_end -= 1;
         }
         let mut name = String::new();

@@ -203,7 +203,10 @@ impl Package {
         // Header ends at the first blank line.
         let header_end = find(bytes, b"\n\n")
             .ok_or_else(|| PackageError::Malformed("no end of header".into()))?;
-        let header = std::str::from_utf8(&bytes[magic_line.len()..header_end])
+        let header = bytes
+            .get(magic_line.len()..header_end)
+            .ok_or_else(|| PackageError::Malformed("empty header".into()))?;
+        let header = std::str::from_utf8(header)
             .map_err(|_| PackageError::Malformed("header is not UTF-8".into()))?;
         let mut fields = std::collections::HashMap::new();
         for line in header.lines() {
@@ -226,13 +229,14 @@ impl Package {
             .checked_add(payload_len)
             .filter(|t| *t <= bytes.len())
             .ok_or_else(|| PackageError::Malformed("truncated payload".into()))?;
-        let trailer = std::str::from_utf8(&bytes[trailer_start..])
+        let (signed, trailer) = bytes.split_at(trailer_start);
+        let trailer = std::str::from_utf8(trailer)
             .map_err(|_| PackageError::Malformed("trailer is not UTF-8".into()))?;
         let digest = trailer
             .trim_end()
             .strip_prefix("SHA256: ")
             .ok_or_else(|| PackageError::Malformed("missing SHA256 trailer".into()))?;
-        if !hex::encode(Sha256::digest(&bytes[..trailer_start])).eq_ignore_ascii_case(digest) {
+        if !hex::encode(Sha256::digest(signed)).eq_ignore_ascii_case(digest) {
             return Err(PackageError::Checksum);
         }
         let systems = get("System-Ids")?;

@@ -12,6 +12,13 @@ use crate::fleet::{Flavor, Inner, InstallRecord, RequestStats};
 use crate::inventory::{self, Component, Model};
 use crate::messages::{self, Msg};
 use crate::package::{Package, PackageError, PackageKind};
+use crate::settings::{CONFIG_JOB, Config};
+
+mod repo;
+mod stats;
+
+pub(crate) use self::repo::{RepoRequest, firmware_job_name, run_repo_job};
+pub(crate) use self::stats::{Stats, record};
 
 /// Dell durations (seconds of real iDRAC time) the simulation uses.
 pub(crate) mod durations {
@@ -206,6 +213,8 @@ pub(crate) struct HostState {
     pub(crate) repo: Option<Vec<RepoEntry>>,
     pub(crate) inventory_gen: u64,
     pub(crate) generation: u64,
+    /// BIOS, boot override and iDRAC attributes.
+    pub(crate) config: Config,
 }
 
 /// One simulated iDRAC.
@@ -242,6 +251,7 @@ impl Host {
         let model = inventory::model_for(flavor, index);
         let service_tag = inventory::service_tag(&mut rng);
         let components = inventory::initial_components(flavor, &model, &mut rng);
+        let config = Config::new(model.name, model.generation, &service_tag);
         let basic = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
@@ -276,6 +286,7 @@ impl Host {
                 repo: None,
                 inventory_gen: 1,
                 generation: 1,
+                config,
             }),
             up: watch::channel(true).0,
         }
@@ -344,7 +355,7 @@ impl HostState {
         }
     }
 
-    fn bump(&mut self) -> u64 {
+    pub(crate) fn bump(&mut self) -> u64 {
         self.generation += 1;
         self.generation
     }
@@ -438,7 +449,7 @@ pub(crate) fn with_job(host: &Host, id: &str, f: impl FnOnce(&mut Job)) -> bool 
     }
 }
 
-fn set_state(host: &Host, id: &str, state: JobState, msg: Msg, percent: u32) -> bool {
+pub(crate) fn set_state(host: &Host, id: &str, state: JobState, msg: Msg, percent: u32) -> bool {
     with_job(host, id, |j| {
         j.state = state;
         j.msg = msg;
@@ -447,7 +458,14 @@ fn set_state(host: &Host, id: &str, state: JobState, msg: Msg, percent: u32) -> 
     })
 }
 
-fn finish(host: &Host, inner: &Inner, id: &str, state: JobState, msg: Msg, args: Vec<String>) {
+pub(crate) fn finish(
+    host: &Host,
+    inner: &Inner,
+    id: &str,
+    state: JobState,
+    msg: Msg,
+    args: Vec<String>,
+) {
     let now = inner.clock.now_job();
     with_job(host, id, |j| {
         j.state = state;
@@ -503,12 +521,16 @@ pub(crate) async fn run_update_job(
         },
         ImageSource::Rollback(comp) => {
             let st = host.lock();
-            match st.components.get(comp).and_then(|c| c.previous.clone()) {
-                Some(v) => Ok(InstallPlan {
+            match st
+                .components
+                .get(comp)
+                .and_then(|c| Some((c.previous.clone()?, c.kind)))
+            {
+                Some((v, kind)) => Ok(InstallPlan {
                     comp,
                     version: v,
-                    kind: st.components[comp].kind,
-                    reboot_host: needs_host_reboot(st.components[comp].kind, true),
+                    kind,
+                    reboot_host: needs_host_reboot(kind, true),
                 }),
                 None => Err((messages::SUP024, Vec::new())),
             }
@@ -589,16 +611,18 @@ pub(crate) fn validate(host: &Host, p: &Package) -> Result<InstallPlan, (Msg, Ve
         return Err((messages::RED017, Vec::new()));
     }
     let st = host.lock();
-    let comp = st
+    let (comp, kind) = st
         .components
         .iter()
-        .position(|c| c.matches(&p.component_id))
+        .enumerate()
+        .find(|(_, c)| c.matches(&p.component_id))
+        .map(|(i, c)| (i, c.kind))
         .ok_or((messages::RED097, Vec::new()))?;
     Ok(InstallPlan {
         comp,
         version: p.version.clone(),
-        kind: st.components[comp].kind,
-        reboot_host: needs_host_reboot(st.components[comp].kind, p.reboot_required),
+        kind,
+        reboot_host: needs_host_reboot(kind, p.reboot_required),
     })
 }
 
@@ -789,7 +813,7 @@ pub(crate) async fn reset_host(inner: Arc<Inner>, host: Arc<Host>, kind: ResetKi
             let st = host.lock();
             st.jobs
                 .iter()
-                .find(|j| j.state == JobState::Scheduled)
+                .find(|j| j.state == JobState::Scheduled && j.job_type != CONFIG_JOB)
                 .map(|j| j.id.clone())
         };
         let Some(id) = next else { break };
@@ -803,6 +827,10 @@ pub(crate) async fn reset_host(inner: Arc<Inner>, host: Arc<Host>, kind: ResetKi
             break;
         }
     }
+    if !current(&host) {
+        return;
+    }
+    crate::settings::run_config_jobs(&inner, &host).await;
     inner.clock.sleep(durations::BOOT).await;
     if current(&host) {
         host.lock().server = ServerStatus::OutOfPost;
@@ -854,279 +882,4 @@ pub(crate) async fn restart_bmc(inner: Arc<Inner>, host: Arc<Host>, pending: f64
         st.lc_settle_until = Some(inner.clock.deadline(durations::LC_SETTLE));
     }
     host.up.send_replace(true);
-}
-
-/// Options of `InstallFromRepository`.
-#[derive(Debug, Clone)]
-pub(crate) struct RepoRequest {
-    pub(crate) catalog_url: String,
-    pub(crate) apply: bool,
-    pub(crate) reboot: bool,
-    pub(crate) same_versions: bool,
-    pub(crate) downgrades: bool,
-}
-
-/// Runs a `RepositoryUpdate` job: reads the catalog, compares, spawns one
-/// firmware job per applicable package.
-pub(crate) async fn run_repo_job(inner: Arc<Inner>, host: Arc<Host>, id: String, req: RepoRequest) {
-    let clock = &inner.clock;
-    clock.sleep(durations::NEW).await;
-    if !set_state(&host, &id, JobState::Downloading, messages::RED003, 0) {
-        return;
-    }
-    let cat = match inner.fetch(&req.catalog_url).await {
-        Ok(bytes) => catalog::parse(&bytes),
-        Err(_) => {
-            finish(
-                &host,
-                &inner,
-                &id,
-                JobState::Failed,
-                messages::RED006,
-                Vec::new(),
-            );
-            return;
-        }
-    };
-    let cat = match cat {
-        Ok(c) => c,
-        Err(_) => {
-            finish(
-                &host,
-                &inner,
-                &id,
-                JobState::Failed,
-                messages::RED008,
-                Vec::new(),
-            );
-            return;
-        }
-    };
-    clock.sleep(durations::DOWNLOAD).await;
-    // Base for package URLs: baseLocation if set, else the catalog's folder.
-    let base = match cat.base_location.as_deref().filter(|b| !b.is_empty()) {
-        Some(b) if b.contains("://") => b.trim_end_matches('/').to_string(),
-        Some(b) => {
-            let proto = cat
-                .protocols
-                .as_deref()
-                .and_then(|p| p.split(',').next())
-                .map(|p| p.trim().to_ascii_lowercase())
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| "https".into());
-            format!("{proto}://{}", b.trim_end_matches('/'))
-        }
-        None => req
-            .catalog_url
-            .rsplit_once('/')
-            .map(|(dir, _)| dir.to_string())
-            .unwrap_or_default(),
-    };
-    let mut entries = Vec::new();
-    {
-        let st = host.lock();
-        for sc in &cat.components {
-            if !sc.system_ids.is_empty() && !sc.system_ids.contains(&host.model.system_id) {
-                continue;
-            }
-            let Some(comp) = st.components.iter().position(|c| {
-                sc.component_ids.iter().any(|id| c.matches(id))
-                    || sc.pci_ids.iter().any(|p| c.matches(p))
-            }) else {
-                continue;
-            };
-            let c = &st.components[comp];
-            let ord = inventory::compare_versions(&sc.vendor_version, &c.version);
-            let wanted = match ord {
-                std::cmp::Ordering::Greater => true,
-                std::cmp::Ordering::Equal => req.same_versions,
-                std::cmp::Ordering::Less => req.downgrades,
-            };
-            if !wanted {
-                continue;
-            }
-            let reboot_type = if c.kind.restarts_idrac() {
-                "IDRAC"
-            } else if needs_host_reboot(c.kind, sc.reboot_required) {
-                "HOST"
-            } else {
-                "NONE"
-            };
-            entries.push(RepoEntry {
-                comp,
-                package_name: sc.path.rsplit('/').next().unwrap_or(&sc.path).to_string(),
-                package_path: sc.path.clone(),
-                version: sc.vendor_version.clone(),
-                installed: c.version.clone(),
-                reboot_type,
-                criticality: sc.criticality.clone(),
-                job_id: String::new(),
-            });
-        }
-    }
-    // Dell order: immediate first, host-reboot staged second, iDRAC last.
-    entries.sort_by_key(|e| match e.reboot_type {
-        "NONE" => 0,
-        "HOST" => 1,
-        _ => 2,
-    });
-    if entries.is_empty() {
-        host.lock().repo = Some(Vec::new());
-        finish(
-            &host,
-            &inner,
-            &id,
-            JobState::Completed,
-            messages::SUP029,
-            Vec::new(),
-        );
-        return;
-    }
-    if !req.apply {
-        host.lock().repo = Some(entries);
-        finish(
-            &host,
-            &inner,
-            &id,
-            JobState::Completed,
-            messages::RED001,
-            Vec::new(),
-        );
-        return;
-    }
-    set_state(&host, &id, JobState::Running, messages::PR20, 50);
-    let mut children = Vec::new();
-    for e in &mut entries {
-        let name = {
-            let st = host.lock();
-            st.components
-                .get(e.comp)
-                .map(|c| c.name.clone())
-                .unwrap_or_default()
-        };
-        let child = {
-            let mut st = host.lock();
-            create_job(
-                &host,
-                &inner,
-                &mut st,
-                NewJob {
-                    name: format!("Firmware Update: {}", firmware_job_name(&name)),
-                    job_type: "FirmwareUpdate",
-                },
-            )
-        };
-        let Ok(child) = child else { continue };
-        e.job_id = child.clone();
-        let url = format!("{base}/{}", e.package_path.trim_start_matches('/'));
-        children.push(child.clone());
-        let (i2, h2) = (inner.clone(), host.clone());
-        inner.spawn(
-            async move { run_update_job(i2, h2, child, ImageSource::Url(url), false).await },
-        );
-    }
-    host.lock().repo = Some(entries);
-    // Wait until every child has downloaded (or failed).
-    loop {
-        clock.sleep(10.0).await;
-        let st = host.lock();
-        let pending = children.iter().any(|c| {
-            st.job(c).is_some_and(|j| {
-                matches!(
-                    j.state,
-                    JobState::New | JobState::Downloading | JobState::Downloaded
-                )
-            })
-        });
-        if !pending {
-            break;
-        }
-    }
-    let (any_failed, any_scheduled) = {
-        let st = host.lock();
-        let failed = children
-            .iter()
-            .any(|c| st.job(c).is_some_and(|j| j.state == JobState::Failed));
-        let scheduled = children
-            .iter()
-            .any(|c| st.job(c).is_some_and(|j| j.state == JobState::Scheduled));
-        (failed, scheduled)
-    };
-    if any_failed {
-        finish(
-            &host,
-            &inner,
-            &id,
-            JobState::CompletedWithErrors,
-            messages::RED001,
-            Vec::new(),
-        );
-    } else {
-        finish(
-            &host,
-            &inner,
-            &id,
-            JobState::Completed,
-            messages::RED001,
-            Vec::new(),
-        );
-    }
-    if req.reboot && any_scheduled {
-        reset_host(inner.clone(), host.clone(), ResetKind::Restart).await;
-    }
-}
-
-/// Dell job-name form of a component ("iDRAC with Lifecycle Controller").
-pub(crate) fn firmware_job_name(component_name: &str) -> String {
-    if component_name == "Integrated Dell Remote Access Controller" {
-        "iDRAC with Lifecycle Controller".to_string()
-    } else {
-        component_name
-            .split(" - ")
-            .next()
-            .unwrap_or(component_name)
-            .to_string()
-    }
-}
-
-/// Request counters without per-request allocation.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Stats {
-    pub(crate) total: u64,
-    pub(crate) by_endpoint: std::collections::HashMap<(&'static str, &'static str), u64>,
-}
-
-impl Stats {
-    pub(crate) fn snapshot(&self) -> RequestStats {
-        RequestStats {
-            total: self.total,
-            by_endpoint: self
-                .by_endpoint
-                .iter()
-                .map(|((m, t), n)| ((m.to_string(), t.to_string()), *n))
-                .collect(),
-        }
-    }
-}
-
-fn static_method(m: &str) -> &'static str {
-    match m {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "OPTIONS" => "OPTIONS",
-        _ => "OTHER",
-    }
-}
-
-/// Counts per (method, template), for the stats.
-pub(crate) fn record(st: &mut HostState, method: &str, template: &'static str) {
-    st.stats.total += 1;
-    *st.stats
-        .by_endpoint
-        .entry((static_method(method), template))
-        .or_insert(0) += 1;
 }
