@@ -7,7 +7,7 @@ use firmflow_core::credentials::{Credential, CredentialProvider, Error as CredEr
 use firmflow_core::model::*;
 use firmflow_core::store::{HostStore, SessionCache};
 use firmflow_core::{Clock, SystemClock};
-use firmflow_store_postgres::{PgConfig, PgCredentialProvider, PgStore, SecretKey};
+use firmflow_store_postgres::{KeyRing, PgConfig, PgCredentialProvider, PgStore, SecretKey};
 use secrecy::ExposeSecret as _;
 use std::sync::Arc;
 
@@ -175,5 +175,98 @@ async fn session_tokens_are_sealed_at_rest() {
     .expect("copy");
     assert!(store.get_session(h2.id).await.expect("get").is_none());
     store.close().await;
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_round_trip() {
+    let (db, guard) = common::fresh_db("rotate").await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let k1 = || SecretKey::parse(&"11".repeat(32), "k1").expect("k1");
+    let k2 = || SecretKey::parse(&"22".repeat(32), "k2").expect("k2");
+    let connect = |ring: KeyRing| {
+        let clock = clock.clone();
+        let url = common::db_url(&db);
+        async move {
+            PgStore::connect(PgConfig::new(url).key_ring(ring), clock)
+                .await
+                .expect("connect")
+        }
+    };
+    let key_ids = |s: PgStore| async move {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT key_id FROM credentials ORDER BY 1")
+            .fetch_all(s.pool())
+            .await
+            .expect("key ids");
+        ids
+    };
+
+    // Sealed with key 1.
+    let old = connect(KeyRing::from(k1())).await;
+    let mut refs = Vec::new();
+    for i in 0..3 {
+        let rec = old
+            .store_credential(
+                None,
+                CredentialKind::Idrac,
+                &Credential::new(format!("root{i}"), format!("{SECRET}-{i}")),
+            )
+            .await
+            .expect("store");
+        refs.push(rec);
+    }
+    assert_eq!(key_ids(old.clone()).await, ["k1", "k1", "k1"]);
+
+    // Key 2 added in front: old rows still open (by their key id), new ones
+    // are sealed with key 2.
+    let both = connect(KeyRing::new(vec![k2(), k1()]).expect("ring")).await;
+    for (i, rec) in refs.iter().enumerate() {
+        let c = both.open_credential(rec.id).await.expect("old row");
+        assert_eq!(c.expose(), format!("{SECRET}-{i}"));
+    }
+    let newer = both
+        .store_credential(None, CredentialKind::Idrac, &Credential::new("new", SECRET))
+        .await
+        .expect("store");
+    refs.push(newer);
+    assert_eq!(key_ids(both.clone()).await, ["k1", "k1", "k1", "k2"]);
+
+    // Re-encrypt (two rows per transaction), then again: nothing left to do.
+    let report = both.reencrypt_credentials(2).await.expect("re-encrypt");
+    assert_eq!(
+        (report.reencrypted, report.current, report.missing_key),
+        (3, 4, 0)
+    );
+    assert_eq!(both.reencrypt_credentials(2).await.expect("again").reencrypted, 0);
+    assert_eq!(key_ids(both.clone()).await, ["k2", "k2", "k2", "k2"]);
+
+    // Key 1 removed: everything still opens with key 2 alone, and a store
+    // holding only key 1 opens nothing any more.
+    let only2 = connect(KeyRing::from(k2())).await;
+    let provider = PgCredentialProvider::new(only2.clone());
+    for rec in &refs {
+        let c = provider.resolve(&rec.vault_path).await.expect("after rotation");
+        assert!(c.expose().starts_with(SECRET));
+    }
+    let err = PgCredentialProvider::new(old.clone())
+        .resolve(&refs[0].vault_path)
+        .await
+        .expect_err("key 1 is retired");
+    assert!(matches!(err, CredError::Refused { .. }), "{err:?}");
+    assert!(err.to_string().contains("k2"), "names the key it needs: {err}");
+    assert!(!err.to_string().contains(SECRET));
+
+    // A row under a key nobody loaded is reported, not touched.
+    sqlx::query("UPDATE credentials SET key_id = 'lost' WHERE id = $1")
+        .bind(refs[0].id.0)
+        .execute(only2.pool())
+        .await
+        .expect("lose a key");
+    let report = only2.reencrypt_credentials(10).await.expect("re-encrypt");
+    assert_eq!((report.reencrypted, report.missing_key), (0, 1));
+
+    for s in [old, both, only2] {
+        s.close().await;
+    }
     drop(guard);
 }
