@@ -25,6 +25,7 @@
 use crate::error::BmcMessage;
 use crate::error::{Outcome, classify_message_id, message_suffix};
 use crate::state::{dell_job_state, percent};
+use crate::tls::TlsMode;
 use async_trait::async_trait;
 use firmflow_core::bmc::{
     self, BmcDriver, ErrorKind, FirmwareComponent, Health, Inventory, JobQuery, JobSearch,
@@ -32,7 +33,6 @@ use firmflow_core::bmc::{
 };
 use firmflow_core::credentials::Credential;
 use firmflow_core::model::{ComponentKind, JobHandle, Package, PackageSource};
-use crate::tls::TlsMode;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

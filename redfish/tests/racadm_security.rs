@@ -110,6 +110,9 @@ async fn modes_racadm_cannot_check_are_refused_before_it_runs() {
         let e = d.system().await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Tls, "{tls:?}: {e}");
         assert!(e.message.contains(tls.name()), "{e}");
-        assert!(!dir.path().join("args.log").exists(), "racadm ran for {tls:?}");
+        assert!(
+            !dir.path().join("args.log").exists(),
+            "racadm ran for {tls:?}"
+        );
     }
 }

@@ -92,10 +92,7 @@ impl PgStore {
     /// key, `batch` rows per transaction (rows locked while re-sealed, so a
     /// concurrent run or writer is safe). Afterwards the older keys may be
     /// removed from the ring. Run it on the unscoped handle.
-    pub async fn reencrypt_credentials(
-        &self,
-        batch: u32,
-    ) -> Result<ReencryptReport, PgStoreError> {
+    pub async fn reencrypt_credentials(&self, batch: u32) -> Result<ReencryptReport, PgStoreError> {
         let ring = self.key_ring()?;
         let sealing = ring.sealing();
         let loaded: Vec<String> = ring.ids().map(str::to_string).collect();

@@ -113,10 +113,10 @@ impl SecretKey {
 
     /// Key `id` from an environment variable (hex or base64).
     pub fn from_env(id: impl Into<String>, var: &str) -> Result<Self, PgStoreError> {
-        let v = Zeroizing::new(
-            std::env::var(var)
-                .map_err(|_| PgStoreError::Key(format!("environment variable {var} is not set")))?,
-        );
+        let v =
+            Zeroizing::new(std::env::var(var).map_err(|_| {
+                PgStoreError::Key(format!("environment variable {var} is not set"))
+            })?);
         Self::parse(&v, id).map_err(|e| match e {
             PgStoreError::Key(m) => PgStoreError::Key(format!("environment variable {var}: {m}")),
             other => other,
@@ -341,7 +341,10 @@ mod tests {
         assert_eq!(ring.ids().collect::<Vec<_>>(), ["k2", "k1"]);
         let sealed = k1.seal(b"x", b"a").unwrap_or_else(|e| panic!("{e}"));
         let by_id = ring.get("k1").unwrap_or_else(|| panic!("k1 loaded"));
-        assert_eq!(by_id.open(&sealed, b"a", "c").ok().as_deref(), Some(&b"x"[..]));
+        assert_eq!(
+            by_id.open(&sealed, b"a", "c").ok().as_deref(),
+            Some(&b"x"[..])
+        );
         assert!(ring.get("k3").is_none());
         assert!(KeyRing::new(vec![]).is_err());
         assert!(KeyRing::new(vec![k1.clone(), k1]).is_err(), "one id twice");
@@ -367,7 +370,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let spec = format!("new=file:{}", path.display());
         let ring = KeyRing::parse_spec(&spec).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(ring.sealing().id(), "new", "the id is the one given, not the path");
+        assert_eq!(
+            ring.sealing().id(),
+            "new",
+            "the id is the one given, not the path"
+        );
         assert!(KeyRing::parse_spec("nokey").is_err());
         assert!(KeyRing::parse_spec("a=ftp:x").is_err());
         assert!(KeyRing::parse_spec("").is_err());

@@ -42,8 +42,8 @@ mod runs;
 mod sessions;
 
 pub use admin::{PartitionReport, UserRole};
-pub use credentials::{PgCredentialProvider, REFERENCE_PREFIX};
 pub use credentials::ReencryptReport;
+pub use credentials::{PgCredentialProvider, REFERENCE_PREFIX};
 pub use crypto::{KeyRing, SecretKey};
 pub use error::PgStoreError;
 pub use notify::{PgWaker, Wake};

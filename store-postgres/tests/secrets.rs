@@ -237,7 +237,13 @@ async fn key_rotation_round_trip() {
         (report.reencrypted, report.current, report.missing_key),
         (3, 4, 0)
     );
-    assert_eq!(both.reencrypt_credentials(2).await.expect("again").reencrypted, 0);
+    assert_eq!(
+        both.reencrypt_credentials(2)
+            .await
+            .expect("again")
+            .reencrypted,
+        0
+    );
     assert_eq!(key_ids(both.clone()).await, ["k2", "k2", "k2", "k2"]);
 
     // Key 1 removed: everything still opens with key 2 alone, and a store
@@ -245,7 +251,10 @@ async fn key_rotation_round_trip() {
     let only2 = connect(KeyRing::from(k2())).await;
     let provider = PgCredentialProvider::new(only2.clone());
     for rec in &refs {
-        let c = provider.resolve(&rec.vault_path).await.expect("after rotation");
+        let c = provider
+            .resolve(&rec.vault_path)
+            .await
+            .expect("after rotation");
         assert!(c.expose().starts_with(SECRET));
     }
     let err = PgCredentialProvider::new(old.clone())
@@ -253,7 +262,10 @@ async fn key_rotation_round_trip() {
         .await
         .expect_err("key 1 is retired");
     assert!(matches!(err, CredError::Refused { .. }), "{err:?}");
-    assert!(err.to_string().contains("k2"), "names the key it needs: {err}");
+    assert!(
+        err.to_string().contains("k2"),
+        "names the key it needs: {err}"
+    );
     assert!(!err.to_string().contains(SECRET));
 
     // A row under a key nobody loaded is reported, not touched.

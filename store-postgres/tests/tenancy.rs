@@ -102,14 +102,12 @@ async fn populate(
         .await
         .expect("session");
     let pool = store.pool();
-    sqlx::query(
-        "INSERT INTO artifacts (plan_id, component, image_uri) VALUES ($1, 'BIOS', $2)",
-    )
-    .bind(p.id.0)
-    .bind(format!("http://repo/{tag}/BIOS.EXE"))
-    .execute(pool)
-    .await
-    .expect("artifact");
+    sqlx::query("INSERT INTO artifacts (plan_id, component, image_uri) VALUES ($1, 'BIOS', $2)")
+        .bind(p.id.0)
+        .bind(format!("http://repo/{tag}/BIOS.EXE"))
+        .execute(pool)
+        .await
+        .expect("artifact");
     sqlx::query("INSERT INTO workers (id, meta) VALUES ($1, $2)")
         .bind(format!("worker-{tag}"))
         .bind(serde_json::json!({ "datacenter": dc.0 }))
@@ -248,7 +246,12 @@ async fn as_tenant(
         let n = rows.len() as u64;
         let texts = rows
             .iter()
-            .map(|r| r.try_get::<Option<String>, _>(0).ok().flatten().unwrap_or_default())
+            .map(|r| {
+                r.try_get::<Option<String>, _>(0)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            })
             .collect();
         (texts, n)
     });
@@ -258,11 +261,12 @@ async fn as_tenant(
 
 /// The rows of `rel` of the second datacenter, as the owner sees them.
 async fn other_rows(w: &World, rel: &str) -> Vec<String> {
-    let rows: Vec<String> =
-        sqlx::query_scalar(AssertSqlSafe(format!("SELECT row_to_json(t)::text FROM \"{rel}\" t")))
-            .fetch_all(w.store.pool())
-            .await
-            .unwrap_or_else(|e| panic!("owner reads {rel}: {e}"));
+    let rows: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT row_to_json(t)::text FROM \"{rel}\" t"
+    )))
+    .fetch_all(w.store.pool())
+    .await
+    .unwrap_or_else(|e| panic!("owner reads {rel}: {e}"));
     rows.into_iter().filter(|r| marked(r, &w.markers)).collect()
 }
 
@@ -370,7 +374,9 @@ async fn check_every_relation(w: &World, conn: &mut PgConnection, who: As<'_>, l
         // Rows of no datacenter: an operator changes none of them either.
         if GLOBAL.iter().any(|(g, _)| g == rel) {
             for sql in [
-                format!("UPDATE \"{rel}\" t SET \"{first_col}\" = t.\"{first_col}\" RETURNING NULL::text"),
+                format!(
+                    "UPDATE \"{rel}\" t SET \"{first_col}\" = t.\"{first_col}\" RETURNING NULL::text"
+                ),
                 format!("DELETE FROM \"{rel}\" RETURNING NULL::text"),
             ] {
                 match as_tenant(conn, who, &sql, None).await {
@@ -381,7 +387,10 @@ async fn check_every_relation(w: &World, conn: &mut PgConnection, who: As<'_>, l
         }
     }
     // The check can fail: the tenant does see its own datacenter.
-    assert!(own_rows_seen >= 8, "{label}: the operator sees its own rows ({own_rows_seen})");
+    assert!(
+        own_rows_seen >= 8,
+        "{label}: the operator sees its own rows ({own_rows_seen})"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,12 +403,18 @@ async fn scoped_operator_sees_and_changes_nothing_of_the_other_datacenter() {
     // As the store does it: the owner's pooled connection, SET LOCAL ROLE.
     let mut conn = w.store.pool().acquire().await.expect("conn");
     let role = user_role_name(w.op1);
-    check_every_relation(&w, &mut *conn, As::SetLocalRole(&role), "pooled").await;
+    check_every_relation(&w, &mut conn, As::SetLocalRole(&role), "pooled").await;
     drop(conn);
 
     // And through the store API.
     let op = w.store.scoped(w.op1);
-    assert!(op.list_hosts().await.expect("hosts").iter().all(|h| h.id != w.h2.id));
+    assert!(
+        op.list_hosts()
+            .await
+            .expect("hosts")
+            .iter()
+            .all(|h| h.id != w.h2.id)
+    );
     assert!(op.get_plan(w.p2.id).await.is_err());
     assert!(op.get_run(w.run2.id).await.is_err());
     assert!(op.get_session(w.h2.id).await.expect("session").is_none());
@@ -407,7 +422,7 @@ async fn scoped_operator_sees_and_changes_nothing_of_the_other_datacenter() {
     assert_eq!(mine.len(), 1);
     // The first datacenter's plan lists only the target in reach.
     let (targets, _) = as_tenant(
-        &mut *w.store.pool().acquire().await.expect("conn"),
+        &mut w.store.pool().acquire().await.expect("conn"),
         As::SetLocalRole(&role),
         "SELECT host_id::text FROM plan_targets",
         None,
@@ -427,7 +442,9 @@ async fn tenant_login(w: &World) -> PgConnection {
         .expect("login");
     let mut url = url::Url::parse(&common::db_url(&w.db)).expect("url");
     url.set_username(&role).expect("user");
-    let mut conn = PgConnection::connect(url.as_str()).await.expect("tenant connects");
+    let mut conn = PgConnection::connect(url.as_str())
+        .await
+        .expect("tenant connects");
     conn.execute(AssertSqlSafe(format!(
         "SET search_path TO \"{}\"",
         w.store.schema()
@@ -453,7 +470,10 @@ async fn a_tenant_session_cannot_raise_itself() {
     let w = world().await;
     let before = snapshot(&w).await;
     let mut t = tenant_login(&w).await;
-    let hosts_of_dc2 = format!("SELECT id::text FROM hosts WHERE datacenter_id = '{}'", w.dc2.0);
+    let hosts_of_dc2 = format!(
+        "SELECT id::text FROM hosts WHERE datacenter_id = '{}'",
+        w.dc2.0
+    );
 
     // Its own role: its datacenter only, table by table.
     check_every_relation(&w, &mut t, As::LoggedIn, "logged in").await;
@@ -461,9 +481,14 @@ async fn a_tenant_session_cannot_raise_itself() {
     // The old identity setting names the admin: it is read by no policy.
     for set in [
         format!("SET firmflow.user_id = '{}'", w.admin.0),
-        format!("SELECT set_config('firmflow.user_id', '{}', false)", w.admin.0),
+        format!(
+            "SELECT set_config('firmflow.user_id', '{}', false)",
+            w.admin.0
+        ),
     ] {
-        t.execute(AssertSqlSafe(set)).await.expect("a custom setting is anyone's");
+        t.execute(AssertSqlSafe(set))
+            .await
+            .expect("a custom setting is anyone's");
         let (rows, _) = as_tenant(&mut t, As::LoggedIn, &hosts_of_dc2, None)
             .await
             .expect("read");
@@ -485,14 +510,25 @@ async fn a_tenant_session_cannot_raise_itself() {
         t.execute(AssertSqlSafe(format!("SET search_path TO {path}")))
             .await
             .expect("search_path");
-        let sql = hosts_of_dc2.replace("FROM hosts", &format!("FROM \"{}\".hosts", w.store.schema()));
-        let (rows, _) = as_tenant(&mut t, As::LoggedIn, &sql, None).await.expect("read");
-        assert!(rows.is_empty(), "temporary tables raised the tenant ({path}): {rows:?}");
+        let sql = hosts_of_dc2.replace(
+            "FROM hosts",
+            &format!("FROM \"{}\".hosts", w.store.schema()),
+        );
+        let (rows, _) = as_tenant(&mut t, As::LoggedIn, &sql, None)
+            .await
+            .expect("read");
+        assert!(
+            rows.is_empty(),
+            "temporary tables raised the tenant ({path}): {rows:?}"
+        );
     }
     t.execute("DISCARD TEMP").await.expect("discard");
-    t.execute(AssertSqlSafe(format!("SET search_path TO \"{}\"", w.store.schema())))
-        .await
-        .expect("search_path");
+    t.execute(AssertSqlSafe(format!(
+        "SET search_path TO \"{}\"",
+        w.store.schema()
+    )))
+    .await
+    .expect("search_path");
 
     // Roles: the owner, the admin's role, superuser: all refused.
     let admin_role = user_role_name(w.admin);
@@ -507,13 +543,21 @@ async fn a_tenant_session_cannot_raise_itself() {
             .expect_err("SET ROLE to another role");
         assert_eq!(sqlstate(&e), "42501", "SET ROLE {target}: {e}");
         let e = t
-            .execute(AssertSqlSafe(format!("SET SESSION AUTHORIZATION \"{target}\"")))
+            .execute(AssertSqlSafe(format!(
+                "SET SESSION AUTHORIZATION \"{target}\""
+            )))
             .await
             .expect_err("SET SESSION AUTHORIZATION");
-        assert_eq!(sqlstate(&e), "42501", "SET SESSION AUTHORIZATION {target}: {e}");
+        assert_eq!(
+            sqlstate(&e),
+            "42501",
+            "SET SESSION AUTHORIZATION {target}: {e}"
+        );
     }
     // The one role it may become is nobody.
-    t.execute("SET ROLE firmflow_scoped").await.expect("its group");
+    t.execute("SET ROLE firmflow_scoped")
+        .await
+        .expect("its group");
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM hosts")
         .fetch_one(&mut t)
         .await
@@ -590,7 +634,11 @@ async fn a_tenant_session_cannot_raise_itself() {
         )))
         .await;
     t.close().await.expect("close");
-    assert_eq!(snapshot(&w).await, before, "the other datacenter's rows are unchanged");
+    assert_eq!(
+        snapshot(&w).await,
+        before,
+        "the other datacenter's rows are unchanged"
+    );
     assert_eq!(
         w.store.get_run(w.run2.id).await.expect("run").state,
         RunState::Pending
@@ -615,5 +663,12 @@ async fn user_roles_come_and_go_with_users() {
     w.store.delete_user(w.op1).await.expect("delete");
     assert!(!exists(role).await);
     // A handle for a user without a role sees nothing, and no error.
-    assert!(w.store.scoped(w.op1).list_hosts().await.expect("hosts").is_empty());
+    assert!(
+        w.store
+            .scoped(w.op1)
+            .list_hosts()
+            .await
+            .expect("hosts")
+            .is_empty()
+    );
 }

@@ -155,9 +155,7 @@ async fn user_roles_of(db: &str) -> Vec<String> {
     .unwrap_or_default();
     let mut roles = Vec::new();
     for schema in schemas {
-        let sql = format!(
-            "SELECT 'ff_u_' || replace(id::text, '-', '') FROM \"{schema}\".users"
-        );
+        let sql = format!("SELECT 'ff_u_' || replace(id::text, '-', '') FROM \"{schema}\".users");
         let mut r: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
             .fetch_all(&pool)
             .await
@@ -178,8 +176,8 @@ impl Drop for DbGuard {
             {
                 rt.block_on(async {
                     let roles = user_roles_of(&db).await;
-                    let _ = admin_exec(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-                        .await;
+                    let _ =
+                        admin_exec(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
                     for role in roles {
                         let _ = admin_exec(format!("DROP ROLE IF EXISTS \"{role}\"")).await;
                     }
