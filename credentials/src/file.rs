@@ -161,8 +161,8 @@ fn parse(reference: &str, path: &Path, format: FileFormat, text: &str) -> Result
             let table: toml::Table = toml::from_str(text).map_err(|e| {
                 // Byte-wise, so an odd span can never split a character.
                 let line = e.span().map_or(0, |s| {
-                    let before = &text.as_bytes()[..s.start.min(text.len())];
-                    before.iter().filter(|b| **b == b'\n').count() + 1
+                    let before = text.as_bytes().iter().take(s.start);
+                    before.filter(|b| **b == b'\n').count() + 1
                 });
                 err::invalid(
                     reference,

@@ -41,6 +41,18 @@
 //! HTTP statuses, never a value read from a store, and no `Debug` output
 //! shows a secret.
 
+// Nothing read from outside (files, the environment, Vault's answers) may
+// panic: library code returns errors (tests may unwrap).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 mod cache;
 mod composite;
 mod env;

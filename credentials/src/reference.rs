@@ -191,8 +191,11 @@ fn parse_vault(reference: &str, rest: &str) -> Result<VaultRef, Error> {
         }
     };
     // `mount/data/path` is the KV v2 API form of `mount/path`.
-    if tail.len() > 1 && tail[0] == "data" {
-        tail = &tail[1..];
+    if let [first, rest @ ..] = tail
+        && *first == "data"
+        && !rest.is_empty()
+    {
+        tail = rest;
     }
     Ok(VaultRef {
         mount: mount.to_owned(),

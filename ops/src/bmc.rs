@@ -15,6 +15,13 @@
 //! # pin_sha256 = "ab:cd:…"        # exactly this certificate
 //! # insecure = true               # accept anything (logged on every connect)
 //!
+//! [bmc.racadm]                     # only for hosts on the racadm driver
+//! # binary = "/opt/dell/srvadmin/bin/idracadm7"
+//! # timeout_secs = 900
+//! # racadm takes the password only on its command line, visible to local
+//! # users in `ps`: the driver refuses to run without this explicit opt-in.
+//! # password_on_command_line = true
+//!
 //! [bmc.hosts."10.0.0.12"]         # by mgmt_ip, fqdn or host id
 //! tls = { pin_sha256 = "…" }
 //! driver = "racadm"
@@ -145,9 +152,29 @@ pub struct BmcSettings {
     /// Connect timeout, seconds.
     #[serde(default)]
     pub connect_timeout_secs: Option<u64>,
+    /// Remote racadm, for hosts on the racadm driver.
+    #[serde(default)]
+    pub racadm: RacadmSettings,
     /// Per-host overrides, keyed by mgmt_ip, fqdn or host id.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostBmcSettings>,
+}
+
+/// How the racadm driver runs racadm.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RacadmSettings {
+    /// The racadm executable (default: `racadm` on the PATH).
+    #[serde(default)]
+    pub binary: Option<std::path::PathBuf>,
+    /// Timeout of one racadm command, seconds (an update uploads the image).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// Accept that racadm gets the password on its command line (visible
+    /// to local users in the process list). Without it racadm hosts fail
+    /// with an error saying so.
+    #[serde(default)]
+    pub password_on_command_line: bool,
 }
 
 fn default_cap() -> usize {
@@ -168,6 +195,7 @@ impl Default for BmcSettings {
             lc_settle_secs: None,
             request_timeout_secs: None,
             connect_timeout_secs: None,
+            racadm: RacadmSettings::default(),
             hosts: BTreeMap::new(),
         }
     }
@@ -259,6 +287,13 @@ impl BmcSettings {
         if let Some(s) = self.connect_timeout_secs {
             cfg.timeouts.connect = Duration::from_secs(s);
         }
+        if let Some(b) = &self.racadm.binary {
+            cfg.racadm.binary = b.clone();
+        }
+        if let Some(s) = self.racadm.timeout_secs {
+            cfg.racadm.timeout = Duration::from_secs(s);
+        }
+        cfg.racadm.password_on_command_line = self.racadm.password_on_command_line;
         Ok(cfg)
     }
 }
@@ -454,12 +489,20 @@ max_requests_per_bmc = 2
 lc_settle_secs = 0
 [tls]
 ca_file = "/etc/firmflow/ca.pem"
+[racadm]
+binary = "/opt/dell/srvadmin/bin/idracadm7"
+password_on_command_line = true
 [hosts."10.0.0.12"]
 tls = { insecure = true }
 driver = "racadm"
 "#,
         );
         let cfg = s.connector_config().unwrap();
+        assert!(cfg.racadm.password_on_command_line);
+        assert_eq!(
+            cfg.racadm.binary,
+            std::path::PathBuf::from("/opt/dell/srvadmin/bin/idracadm7")
+        );
         assert_eq!(
             cfg.default_tls,
             TlsMode::CaFile("/etc/firmflow/ca.pem".into())

@@ -171,6 +171,26 @@ impl Connector {
         })
     }
 
+    /// Logs and records a connection that skips certificate verification.
+    fn note_insecure(&self, host: &Host, tls: &TlsMode) {
+        if !tls.is_insecure() {
+            return;
+        }
+        let addr = &host.mgmt_ip;
+        tracing::warn!(host = %addr, host_id = %host.id, "TLS certificate verification DISABLED for this BMC (accept_invalid)");
+        let rec = InsecureTls {
+            host_id: host.id,
+            address: addr.clone(),
+            at: Utc::now(),
+        };
+        if let Some(h) = &self.on_insecure {
+            h(&rec);
+        }
+        if let Ok(mut v) = self.insecure.lock() {
+            v.push(rec);
+        }
+    }
+
     /// The Redfish driver for `host` in `flavor` (also used by tests and benches).
     pub async fn redfish_driver(
         &self,
@@ -180,20 +200,7 @@ impl Connector {
         let credential = self.credential(host).await?;
         let addr = host.mgmt_ip.clone();
         let tls = self.tls_for(host);
-        if tls.is_insecure() {
-            tracing::warn!(host = %addr, host_id = %host.id, "TLS certificate verification DISABLED for this BMC (accept_invalid)");
-            let rec = InsecureTls {
-                host_id: host.id,
-                address: addr.clone(),
-                at: Utc::now(),
-            };
-            if let Some(h) = &self.on_insecure {
-                h(&rec);
-            }
-            if let Ok(mut v) = self.insecure.lock() {
-                v.push(rec);
-            }
-        }
+        self.note_insecure(host, &tls);
         let base = if addr.contains("://") {
             addr.clone()
         } else {
@@ -235,11 +242,13 @@ impl BmcConnector for Connector {
             MgmtKind::Redfish => Ok(Arc::new(self.redfish_driver(host, Flavor::Generic).await?)),
             MgmtKind::Racadm => {
                 let credential = self.credential(host).await?;
-                Ok(Arc::new(RacadmDriver::new(
-                    self.cfg.racadm.clone(),
-                    host.mgmt_ip.clone(),
-                    credential,
-                )))
+                // racadm honours the host's TLS mode too (or refuses it).
+                let tls = self.tls_for(host);
+                self.note_insecure(host, &tls);
+                Ok(Arc::new(
+                    RacadmDriver::new(self.cfg.racadm.clone(), host.mgmt_ip.clone(), credential)
+                        .with_tls(tls),
+                ))
             }
             other => Err(bmc::Error::new(
                 &host.mgmt_ip,

@@ -1,18 +1,33 @@
 //! The remote racadm `BmcDriver`: runs `racadm -r <bmc> -u <user> -p <pass>
-//! --nocertwarn <command>` (binary path configurable) and parses its text.
+//! <TLS option> <command>` (binary path configurable) and parses its text.
+//!
+//! TLS: racadm verifies the BMC's certificate against the system's trust
+//! store only, and stops on a certificate error only when given `-S`. So
+//! [`TlsMode::Verify`] passes `-S` (a self-signed BMC is refused),
+//! [`TlsMode::AcceptInvalid`] passes `--nocertwarn` (and the connector
+//! records it like any insecure connection), and a CA file or a pinned
+//! certificate, which racadm cannot check, is refused before racadm runs.
+//!
+//! The password: remote racadm takes it only as `-p <password>` (no
+//! documented environment variable, file or stdin form), which puts it in
+//! the process list for every local user. The driver therefore refuses to
+//! run unless [`RacadmConfig::password_on_command_line`] is set, an explicit
+//! opt-in for hosts where that exposure is acceptable (a single-user
+//! management host); the Redfish driver is the way without it.
 //!
 //! Output formats parsed (fixtures `racadm_*.txt`): `jobqueue view [-i JID]`
 //! blocks (`[Job ID=…]`, `Status=…`, `Message=[ID: text]`,
 //! `Percent Complete=[n|NA]`), `key = value` lines of `getversion`,
 //! `RACnnn:`/`ERROR:` lines with Dell message ids, and any `JID_` + 12 digits
-//! a command names for its job. racadm takes the password on its command
-//! line; the arguments are therefore never logged.
+//! a command names for its job. The arguments hold the password and are
+//! never logged.
 
 use crate::error::BmcMessage;
 use crate::error::{Outcome, classify_message_id, message_suffix};
 use crate::racadm_repo;
 use crate::repo::RepoHandle;
 use crate::state::{dell_job_state, percent};
+use crate::tls::TlsMode;
 use async_trait::async_trait;
 use firmflow_core::bmc::{
     self, BmcDriver, BmcJobState, ErrorKind, FirmwareComponent, Health, Inventory, JobQuery,
@@ -31,6 +46,10 @@ pub struct RacadmConfig {
     pub binary: PathBuf,
     /// Timeout of one command (an update command uploads the image).
     pub timeout: Duration,
+    /// Opt-in: run racadm although it shows the BMC password to every
+    /// local user (`ps`, `/proc/<pid>/cmdline`) while it runs. Off by
+    /// default: the driver then refuses every command.
+    pub password_on_command_line: bool,
 }
 
 impl Default for RacadmConfig {
@@ -38,6 +57,7 @@ impl Default for RacadmConfig {
         Self {
             binary: PathBuf::from("racadm"),
             timeout: Duration::from_secs(15 * 60),
+            password_on_command_line: false,
         }
     }
 }
@@ -176,19 +196,46 @@ pub struct RacadmDriver {
     cfg: RacadmConfig,
     address: String,
     credential: Credential,
+    tls: TlsMode,
     /// Since when a finished repository job has had no job for a package
     /// (key: repository job, component, version).
     repo_idle: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 impl RacadmDriver {
-    /// A driver for the iDRAC at `address`.
+    /// A driver for the iDRAC at `address`, verifying its certificate
+    /// ([`TlsMode::Verify`]; see [`Self::with_tls`]).
     pub fn new(cfg: RacadmConfig, address: String, credential: Credential) -> Self {
         Self {
             cfg,
             address,
             credential,
+            tls: TlsMode::Verify,
             repo_idle: Default::default(),
+        }
+    }
+
+    /// The TLS mode to honour (the connector passes the host's).
+    pub fn with_tls(mut self, tls: TlsMode) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The racadm option that makes it honour the TLS mode, or why racadm
+    /// cannot.
+    fn tls_option(&self) -> Result<&'static str, bmc::Error> {
+        match &self.tls {
+            TlsMode::Verify => Ok("-S"),
+            TlsMode::AcceptInvalid => Ok("--nocertwarn"),
+            other => Err(self.err(
+                ErrorKind::Tls,
+                format!(
+                    "racadm cannot verify a BMC certificate by {} (it knows only the system \
+                     trust store): use tls verify or accept_invalid for this host, or the \
+                     Redfish driver",
+                    other.name()
+                ),
+            )),
         }
     }
 
@@ -198,6 +245,15 @@ impl RacadmDriver {
 
     /// Runs one racadm command; returns stdout (+stderr) on success.
     pub async fn run(&self, args: &[&str]) -> Result<String, bmc::Error> {
+        let tls = self.tls_option()?;
+        if !self.cfg.password_on_command_line {
+            return Err(self.err(
+                ErrorKind::NotSupported,
+                "remote racadm takes the BMC password only on its command line, where every \
+                 local user can read it; refused (set racadm password_on_command_line = true \
+                 to accept that, or use the Redfish driver)",
+            ));
+        }
         let mut cmd = tokio::process::Command::new(&self.cfg.binary);
         cmd.arg("-r")
             .arg(&self.address)
@@ -205,7 +261,7 @@ impl RacadmDriver {
             .arg(&self.credential.username)
             .arg("-p")
             .arg(self.credential.expose())
-            .arg("--nocertwarn")
+            .arg(tls)
             .args(args)
             .env("LC_ALL", "C.UTF-8")
             .stdin(Stdio::null())
@@ -257,6 +313,9 @@ impl RacadmDriver {
         let kind = match &known {
             Some((_, Outcome::Error(k))) => k.clone(),
             Some((_, Outcome::AlreadyInstalled)) => ErrorKind::Other,
+            // `-S`: racadm stopped on the BMC's certificate (its message
+            // may also say it could not connect).
+            None if lower.contains("certificate") => ErrorKind::Tls,
             None if lower.contains("unable to connect") || lower.contains("connection") => {
                 ErrorKind::Unreachable
             }

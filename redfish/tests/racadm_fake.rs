@@ -7,7 +7,7 @@ use firmflow_core::bmc::{
 };
 use firmflow_core::credentials::Credential;
 use firmflow_core::model::{ComponentKind, JobHandle, Package, PackageSource};
-use firmflow_redfish::{RacadmConfig, RacadmDriver};
+use firmflow_redfish::{RacadmConfig, RacadmDriver, TlsMode};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,15 +43,19 @@ esac
     path
 }
 
+// The replays run with the opt-in and without verification (the fake has
+// no certificate); racadm_security.rs tests both.
 fn driver(dir: &std::path::Path) -> RacadmDriver {
     RacadmDriver::new(
         RacadmConfig {
             binary: fake(dir),
             timeout: Duration::from_secs(10),
+            password_on_command_line: true,
         },
         "10.0.0.5".into(),
         Credential::new("root", "calvin"),
     )
+    .with_tls(TlsMode::AcceptInvalid)
 }
 
 fn pkg(source: PackageSource) -> Package {
@@ -177,6 +181,7 @@ async fn missing_binary_is_a_clear_error() {
         RacadmConfig {
             binary: "/nonexistent/racadm".into(),
             timeout: Duration::from_secs(1),
+            password_on_command_line: true,
         },
         "10.0.0.5".into(),
         Credential::new("root", "calvin"),

@@ -5,6 +5,7 @@
 use crate::error::{PgStoreError, db_err};
 use crate::{PgStore, with_conn};
 use firmflow_core::model::{DatacenterId, UserId};
+use sqlx::AssertSqlSafe;
 use std::time::Duration;
 
 /// Application roles read by the row-level security policies.
@@ -55,19 +56,52 @@ impl PgStore {
         Ok(id)
     }
 
-    /// Creates a user with an application role.
+    /// Creates a user with an application role, and the user's database
+    /// role ([`crate::user_role_name`]): a NOLOGIN member of
+    /// `firmflow_scoped` that the store's login role may switch to. Needs a
+    /// login role with CREATEROLE (run it on the unscoped handle).
     pub async fn create_user(&self, name: &str, role: UserRole) -> Result<UserId, PgStoreError> {
         let id = UserId::new();
-        with_conn!(self, c => {
-            sqlx::query("INSERT INTO users (id, name, role) VALUES ($1, $2, $3)")
-                .bind(id.0)
-                .bind(name)
-                .bind(role.as_str())
-                .execute(&mut *c)
+        let db_role = crate::user_role_name(id);
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO users (id, name, role) VALUES ($1, $2, $3)")
+            .bind(id.0)
+            .bind(name)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        // The name is ff_u_ and hex digits only: safe to splice.
+        for sql in [
+            format!("CREATE ROLE \"{db_role}\" NOLOGIN"),
+            format!("GRANT {} TO \"{db_role}\"", crate::SCOPED_ROLE),
+            format!("GRANT \"{db_role}\" TO CURRENT_USER"),
+        ] {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
                 .await
-                .map_err(db_err)
-        })?;
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(id)
+    }
+
+    /// Deletes a user (its access grants go with it) and drops its database
+    /// role. Dropping a role that does not exist is no error.
+    pub async fn delete_user(&self, user: UserId) -> Result<(), PgStoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let sql = format!("DROP ROLE IF EXISTS \"{}\"", crate::user_role_name(user));
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
     }
 
     /// Grants a user access to a datacenter.

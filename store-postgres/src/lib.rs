@@ -10,8 +10,10 @@
 //!   row-level security (admin / operator / viewer by datacenter).
 //! - [`PgWaker`] turns `LISTEN/NOTIFY` into debounced wake-ups; polling
 //!   stays the correctness path.
-//! - [`SecretKey`] seals credentials and Redfish session tokens at rest
-//!   (AES-256-GCM); [`PgCredentialProvider`] resolves `pg:<id>` references.
+//! - [`SecretKey`]s in a [`KeyRing`] seal credentials and Redfish session
+//!   tokens at rest (AES-256-GCM, keys rotated by
+//!   [`PgStore::reencrypt_credentials`]); [`PgCredentialProvider`] resolves
+//!   `pg:<id>` references.
 //!
 //! All objects live in one configurable schema (default `firmflow`); the
 //! embedded migrations ([`MIGRATOR`]) create them.
@@ -40,8 +42,9 @@ mod runs;
 mod sessions;
 
 pub use admin::{PartitionReport, UserRole};
+pub use credentials::ReencryptReport;
 pub use credentials::{PgCredentialProvider, REFERENCE_PREFIX};
-pub use crypto::SecretKey;
+pub use crypto::{KeyRing, SecretKey};
 pub use error::PgStoreError;
 pub use notify::{PgWaker, Wake};
 
@@ -59,8 +62,17 @@ use std::time::Duration;
 /// connection whose `search_path` is the target schema (as [`PgStore::connect`] does).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The NOLOGIN role a scoped handle switches to for each transaction.
+/// The NOLOGIN role holding the table grants of scoped sessions. It is no
+/// user: a session running as it sees nothing.
 pub const SCOPED_ROLE: &str = "firmflow_scoped";
+
+/// The database role of a firmflow user (`ff_u_<32 hex digits of the id>`):
+/// a scoped handle runs each transaction as it, and the row-level security
+/// policies take the user from the role the statement runs as, which a
+/// session cannot change to another user's (see ARCHITECTURE.md, "Tenancy").
+pub fn user_role_name(user: UserId) -> String {
+    format!("ff_u_{}", user.0.simple())
+}
 
 /// How to reach and set up the database.
 #[derive(Clone)]
@@ -76,9 +88,10 @@ pub struct PgConfig {
     /// Apply the embedded migrations at connect (under sqlx's advisory lock,
     /// so several daemons may start at once).
     pub migrate: bool,
-    /// Key for credentials at rest; `None` refuses to store or read sealed
-    /// credentials (session tokens then use a per-process key).
-    pub secret_key: Option<SecretKey>,
+    /// Keys for credentials at rest (the first seals, each opens what names
+    /// its id); `None` refuses to store or read sealed credentials (session
+    /// tokens then use a per-process key).
+    pub keys: Option<KeyRing>,
     /// Candidates read per claim beyond the worker's slots (bounded scan).
     pub claim_scan_limit: usize,
     /// Work notifications of this store go out at most once per this
@@ -93,7 +106,7 @@ impl std::fmt::Debug for PgConfig {
             .field("schema", &self.schema)
             .field("max_connections", &self.max_connections)
             .field("migrate", &self.migrate)
-            .field("secret_key", &self.secret_key)
+            .field("keys", &self.keys)
             .finish()
     }
 }
@@ -108,7 +121,7 @@ impl PgConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(10),
             migrate: true,
-            secret_key: None,
+            keys: None,
             claim_scan_limit: 1024,
             notify_debounce: Duration::from_millis(250),
         }
@@ -123,9 +136,15 @@ impl PgConfig {
         self.max_connections = n;
         self
     }
-    /// Sets the credential key.
+    /// Sets one credential key (a ring of one).
     pub fn secret_key(mut self, key: SecretKey) -> Self {
-        self.secret_key = Some(key);
+        self.keys = Some(KeyRing::from(key));
+        self
+    }
+    /// Sets the credential key ring (rotation: the new key first, the old
+    /// ones after it until [`PgStore::reencrypt_credentials`] has run).
+    pub fn key_ring(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
         self
     }
 }
@@ -166,7 +185,7 @@ pub(crate) struct Inner {
     pub(crate) pool: PgPool,
     pub(crate) schema: String,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) key: Option<SecretKey>,
+    pub(crate) keys: Option<KeyRing>,
     pub(crate) session_key: SecretKey,
     pub(crate) scan_limit: usize,
     pub(crate) notifier: notify::WorkNotifier,
@@ -276,7 +295,7 @@ impl PgStore {
                 pool: pool.clone(),
                 schema: schema.clone(),
                 clock,
-                key: config.secret_key,
+                keys: config.keys,
                 session_key: SecretKey::generate("process"),
                 scan_limit: config.claim_scan_limit.max(1),
                 metrics: Metrics::default(),
@@ -297,8 +316,8 @@ impl PgStore {
     }
 
     /// A handle acting as `user` under row-level security: each transaction
-    /// switches to the `firmflow_scoped` role with `firmflow.user_id` set for
-    /// that transaction only. Claims, heartbeats and fenced writes are meant
+    /// switches to the user's own database role ([`user_role_name`]) for that
+    /// transaction only. Claims, heartbeats and fenced writes are meant
     /// for the unscoped (daemon) handle.
     pub fn scoped(&self, user: UserId) -> PgStore {
         PgStore {
@@ -399,11 +418,15 @@ impl PgStore {
     pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
         let mut tx = self.inner.pool.begin().await.map_err(error::db_err)?;
         if let Some(user) = self.identity {
+            // The identity is the role itself (migration 0007): a user
+            // without one (never created through `create_user`) runs as
+            // `firmflow_scoped`, which is nobody and sees nothing.
             sqlx::query(
-                "SELECT set_config('role', $1, true), set_config('firmflow.user_id', $2, true)",
+                "SELECT set_config('role', \
+                   CASE WHEN to_regrole($1) IS NOT NULL THEN $1 ELSE $2 END, true)",
             )
+            .bind(user_role_name(user))
             .bind(SCOPED_ROLE)
-            .bind(user.to_string())
             .execute(&mut *tx)
             .await
             .map_err(error::db_err)?;
@@ -411,8 +434,8 @@ impl PgStore {
         Ok(tx)
     }
 
-    pub(crate) fn sealing_key(&self) -> StoreResult<&SecretKey> {
-        self.inner.key.as_ref().ok_or_else(|| {
+    pub(crate) fn key_ring(&self) -> StoreResult<&KeyRing> {
+        self.inner.keys.as_ref().ok_or_else(|| {
             StoreError::Unavailable(
                 "no credential encryption key configured (PgConfig::secret_key)".into(),
             )

@@ -3,7 +3,7 @@
 //! per-process key is used: a token sealed by an earlier process then no
 //! longer opens and reads as "no session", which only costs a new login.
 
-use crate::crypto::SecretKey;
+use crate::crypto::{KeyRing, SecretKey};
 use crate::error::db_err;
 use crate::rows::get;
 use crate::{PgStore, with_conn};
@@ -18,7 +18,11 @@ fn aad(host: HostId) -> Vec<u8> {
 
 impl PgStore {
     fn session_key(&self) -> &SecretKey {
-        self.inner.key.as_ref().unwrap_or(&self.inner.session_key)
+        self.inner
+            .keys
+            .as_ref()
+            .map(KeyRing::sealing)
+            .unwrap_or(&self.inner.session_key)
     }
 }
 

@@ -126,10 +126,10 @@ async fn operator_reads_nothing_of_another_datacenter() {
         .is_empty()
     );
 
-    // And in raw SQL, as the scoped role with the operator's identity: 0 rows.
+    // And in raw SQL, as the operator's own database role: 0 rows.
     let mut tx = w.store.pool().begin().await.expect("tx");
-    sqlx::query("SELECT set_config('role', 'firmflow_scoped', true), set_config('firmflow.user_id', $1, true)")
-        .bind(w.op1.to_string())
+    sqlx::query("SELECT set_config('role', $1, true)")
+        .bind(firmflow_store_postgres::user_role_name(w.op1))
         .execute(&mut *tx)
         .await
         .expect("identity");

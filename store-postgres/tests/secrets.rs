@@ -5,9 +5,9 @@ mod common;
 
 use firmflow_core::credentials::{Credential, CredentialProvider, Error as CredError};
 use firmflow_core::model::*;
-use firmflow_core::store::{HostStore, SessionCache};
+use firmflow_core::store::{EventStore, HostStore, SessionCache};
 use firmflow_core::{Clock, SystemClock};
-use firmflow_store_postgres::{PgConfig, PgCredentialProvider, PgStore, SecretKey};
+use firmflow_store_postgres::{KeyRing, PgConfig, PgCredentialProvider, PgStore, SecretKey};
 use secrecy::ExposeSecret as _;
 use std::sync::Arc;
 
@@ -174,6 +174,207 @@ async fn session_tokens_are_sealed_at_rest() {
     .await
     .expect("copy");
     assert!(store.get_session(h2.id).await.expect("get").is_none());
+    store.close().await;
+    drop(guard);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_round_trip() {
+    let (db, guard) = common::fresh_db("rotate").await;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let k1 = || SecretKey::parse(&"11".repeat(32), "k1").expect("k1");
+    let k2 = || SecretKey::parse(&"22".repeat(32), "k2").expect("k2");
+    let connect = |ring: KeyRing| {
+        let clock = clock.clone();
+        let url = common::db_url(&db);
+        async move {
+            PgStore::connect(PgConfig::new(url).key_ring(ring), clock)
+                .await
+                .expect("connect")
+        }
+    };
+    let key_ids = |s: PgStore| async move {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT key_id FROM credentials ORDER BY 1")
+            .fetch_all(s.pool())
+            .await
+            .expect("key ids");
+        ids
+    };
+
+    // Sealed with key 1.
+    let old = connect(KeyRing::from(k1())).await;
+    let mut refs = Vec::new();
+    for i in 0..3 {
+        let rec = old
+            .store_credential(
+                None,
+                CredentialKind::Idrac,
+                &Credential::new(format!("root{i}"), format!("{SECRET}-{i}")),
+            )
+            .await
+            .expect("store");
+        refs.push(rec);
+    }
+    assert_eq!(key_ids(old.clone()).await, ["k1", "k1", "k1"]);
+
+    // Key 2 added in front: old rows still open (by their key id), new ones
+    // are sealed with key 2.
+    let both = connect(KeyRing::new(vec![k2(), k1()]).expect("ring")).await;
+    for (i, rec) in refs.iter().enumerate() {
+        let c = both.open_credential(rec.id).await.expect("old row");
+        assert_eq!(c.expose(), format!("{SECRET}-{i}"));
+    }
+    let newer = both
+        .store_credential(None, CredentialKind::Idrac, &Credential::new("new", SECRET))
+        .await
+        .expect("store");
+    refs.push(newer);
+    assert_eq!(key_ids(both.clone()).await, ["k1", "k1", "k1", "k2"]);
+
+    // Re-encrypt (two rows per transaction), then again: nothing left to do.
+    let report = both.reencrypt_credentials(2).await.expect("re-encrypt");
+    assert_eq!(
+        (report.reencrypted, report.current, report.missing_key),
+        (3, 4, 0)
+    );
+    assert_eq!(
+        both.reencrypt_credentials(2)
+            .await
+            .expect("again")
+            .reencrypted,
+        0
+    );
+    assert_eq!(key_ids(both.clone()).await, ["k2", "k2", "k2", "k2"]);
+
+    // Key 1 removed: everything still opens with key 2 alone, and a store
+    // holding only key 1 opens nothing any more.
+    let only2 = connect(KeyRing::from(k2())).await;
+    let provider = PgCredentialProvider::new(only2.clone());
+    for rec in &refs {
+        let c = provider
+            .resolve(&rec.vault_path)
+            .await
+            .expect("after rotation");
+        assert!(c.expose().starts_with(SECRET));
+    }
+    let err = PgCredentialProvider::new(old.clone())
+        .resolve(&refs[0].vault_path)
+        .await
+        .expect_err("key 1 is retired");
+    assert!(matches!(err, CredError::Refused { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("k2"),
+        "names the key it needs: {err}"
+    );
+    assert!(!err.to_string().contains(SECRET));
+
+    // A row under a key nobody loaded is reported, not touched.
+    sqlx::query("UPDATE credentials SET key_id = 'lost' WHERE id = $1")
+        .bind(refs[0].id.0)
+        .execute(only2.pool())
+        .await
+        .expect("lose a key");
+    let report = only2.reencrypt_credentials(10).await.expect("re-encrypt");
+    assert_eq!((report.reencrypted, report.missing_key), (0, 1));
+
+    for s in [old, both, only2] {
+        s.close().await;
+    }
+    drop(guard);
+}
+
+/// Log output gathered in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// One thread: the subscriber set for this thread sees every task of the test.
+#[tokio::test(flavor = "current_thread")]
+async fn a_known_password_is_in_no_log_error_debug_or_event() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let (store, _clock, guard) = common::store("pwlog").await;
+    let h = store
+        .add_host(NewHost::idrac("a.example.net", "10.0.0.1"))
+        .await
+        .expect("host");
+    let rec = store
+        .store_credential(
+            Some(h.id),
+            CredentialKind::Idrac,
+            &Credential::new("root", SECRET),
+        )
+        .await
+        .expect("store");
+    let provider = PgCredentialProvider::new(store.clone());
+    let cred = provider.resolve(&rec.vault_path).await.expect("resolve");
+    let report = store.reencrypt_credentials(10).await.expect("re-encrypt");
+    // Errors around it: a tampered row, a key that is not loaded.
+    sqlx::query("UPDATE credentials SET secret_enc = set_byte(secret_enc, 20, get_byte(secret_enc, 20) # 1) WHERE id = $1")
+        .bind(rec.id.0)
+        .execute(store.pool())
+        .await
+        .expect("tamper");
+    let tampered = provider
+        .resolve(&rec.vault_path)
+        .await
+        .expect_err("tampered");
+    let other = KeyRing::from(SecretKey::generate("other"));
+    let events = store
+        .list_events(&firmflow_core::store::EventFilter::default())
+        .await
+        .expect("events");
+
+    let mut shown = String::new();
+    for s in [
+        format!("{cred:?}"),
+        format!("{rec:?}"),
+        format!("{report:?}"),
+        format!("{tampered:?} {tampered}"),
+        format!("{provider:?}"),
+        format!("{store:?}"),
+        format!("{other:?}"),
+        format!("{:?}", common::key()),
+        format!(
+            "{:?}",
+            PgConfig::new(format!("postgres://u:{SECRET}@127.0.0.1/db")).secret_key(common::key())
+        ),
+        format!("{events:?}"),
+    ] {
+        shown.push_str(&s);
+        shown.push('\n');
+    }
+    assert!(!shown.contains(SECRET), "{shown}");
+    let text = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
+    assert!(
+        text.contains("credentials"),
+        "the capture saw the store's statements: {text}"
+    );
+    assert!(!text.contains(SECRET), "a log line shows the password");
     store.close().await;
     drop(guard);
 }

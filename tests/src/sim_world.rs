@@ -132,6 +132,12 @@ impl SimWorldBuilder {
         let store = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
         let first = fleet.hosts().first().expect("at least one host");
         let mut tls_per_host = HashMap::new();
+        if self.racadm.is_some() {
+            // racadm cannot check a CA file (only the system trust store).
+            for info in fleet.hosts() {
+                tls_per_host.insert(info.url.clone(), TlsMode::AcceptInvalid);
+            }
+        }
         for (i, t) in &self.tls_for {
             if *t == SimTls::AcceptInvalid {
                 let info = &fleet.hosts()[*i];
@@ -152,6 +158,8 @@ impl SimWorldBuilder {
                     .clone()
                     .unwrap_or_else(|| std::path::PathBuf::from("racadm")),
                 timeout: Duration::from_secs(30),
+                // The fake racadm: no other user on this machine to hide from.
+                password_on_command_line: true,
             },
             ..ConnectorConfig::default()
         };

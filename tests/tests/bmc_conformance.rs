@@ -316,6 +316,7 @@ impl BmcFactory for SimFactory {
                 RacadmConfig {
                     binary: env!("CARGO_BIN_EXE_fake_racadm").into(),
                     timeout: Duration::from_secs(20),
+                    password_on_command_line: true,
                 },
                 info.url.clone(),
                 Credential::new(&info.username, &info.password),

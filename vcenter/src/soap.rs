@@ -94,8 +94,8 @@ impl FilterSpec {
     }
 }
 
-/// The vim25 calls firmflow makes.
-#[derive(Debug)]
+/// The vim25 calls firmflow makes. `Debug` is written by hand: the derived
+/// one would print the `Login` password.
 pub(crate) enum Request<'a> {
     RetrieveServiceContent,
     Login {
@@ -134,6 +134,61 @@ pub(crate) enum Request<'a> {
     DestroyView {
         view: &'a MoRef,
     },
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct(self.method());
+        match self {
+            Request::RetrieveServiceContent => {}
+            Request::Login {
+                session_manager,
+                user,
+                password: _,
+            } => {
+                d.field("session_manager", session_manager)
+                    .field("user", user)
+                    .field("password", &"[REDACTED]");
+            }
+            Request::Logout { session_manager } => {
+                d.field("session_manager", session_manager);
+            }
+            Request::RetrievePropertiesEx { collector, spec } => {
+                d.field("collector", collector).field("spec", spec);
+            }
+            Request::ContinueRetrievePropertiesEx { collector, token } => {
+                d.field("collector", collector).field("token", token);
+            }
+            Request::EnterMaintenanceMode {
+                host,
+                timeout_secs,
+                evacuate_powered_off_vms,
+            } => {
+                d.field("host", host)
+                    .field("timeout_secs", timeout_secs)
+                    .field("evacuate_powered_off_vms", evacuate_powered_off_vms);
+            }
+            Request::ExitMaintenanceMode { host, timeout_secs } => {
+                d.field("host", host).field("timeout_secs", timeout_secs);
+            }
+            Request::CancelTask { task } => {
+                d.field("task", task);
+            }
+            Request::CreateContainerView {
+                view_manager,
+                container,
+                kind,
+            } => {
+                d.field("view_manager", view_manager)
+                    .field("container", container)
+                    .field("kind", kind);
+            }
+            Request::DestroyView { view } => {
+                d.field("view", view);
+            }
+        }
+        d.finish()
+    }
 }
 
 impl Request<'_> {
@@ -393,6 +448,23 @@ mod tests {
         }
         .envelope();
         assert!(env.contains("<password>p&lt;&amp;&gt;</password>"));
+    }
+
+    #[test]
+    fn login_debug_never_shows_the_password() {
+        let sm = MoRef::new("SessionManager", "SessionManager");
+        let req = Request::Login {
+            session_manager: &sm,
+            user: "administrator@vsphere.local",
+            password: "Vc-s3cret-PASSWORD",
+        };
+        let shown = format!("{req:?} {req:#?}");
+        assert!(!shown.contains("Vc-s3cret-PASSWORD"), "{shown}");
+        assert!(shown.contains("administrator@vsphere.local") && shown.contains("REDACTED"));
+        // The other calls still show their fields.
+        let host = MoRef::new("HostSystem", "host-23");
+        let cancel = format!("{:?}", Request::CancelTask { task: &host });
+        assert!(cancel.contains("host-23"), "{cancel}");
     }
 
     #[test]

@@ -134,8 +134,37 @@ async fn template() -> String {
 }
 
 /// Drops its database on drop (from a thread of its own, so it also works
-/// while a panicking test unwinds inside a runtime).
+/// while a panicking test unwinds inside a runtime), and the database roles
+/// of the users it held (roles belong to the cluster, not the database).
 pub struct DbGuard(pub String);
+
+/// The database roles of the users of every firmflow schema in `db`.
+async fn user_roles_of(db: &str) -> Vec<String> {
+    let Ok(pool) = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db_url(db))
+        .await
+    else {
+        return Vec::new();
+    };
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT table_schema::text FROM information_schema.tables WHERE table_name = 'users'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_default();
+    let mut roles = Vec::new();
+    for schema in schemas {
+        let sql = format!("SELECT 'ff_u_' || replace(id::text, '-', '') FROM \"{schema}\".users");
+        let mut r: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+        roles.append(&mut r);
+    }
+    pool.close().await;
+    roles
+}
 
 impl Drop for DbGuard {
     fn drop(&mut self) {
@@ -145,9 +174,14 @@ impl Drop for DbGuard {
                 .enable_all()
                 .build()
             {
-                let _ = rt.block_on(admin_exec(format!(
-                    "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-                )));
+                rt.block_on(async {
+                    let roles = user_roles_of(&db).await;
+                    let _ =
+                        admin_exec(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")).await;
+                    for role in roles {
+                        let _ = admin_exec(format!("DROP ROLE IF EXISTS \"{role}\"")).await;
+                    }
+                });
             }
         })
         .join();

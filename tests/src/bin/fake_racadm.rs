@@ -294,6 +294,8 @@ async fn main() -> ExitCode {
             "-u" => user = args.next().unwrap_or_default(),
             "-p" => password = args.next().unwrap_or_default(),
             "--nocertwarn" => no_cert_check = true,
+            // Stop on certificate errors (the default here as well).
+            "-S" => no_cert_check = false,
             _ => rest.push(a),
         }
     }
