@@ -146,7 +146,7 @@ async fn sigterm_mid_campaign_then_restart_finishes_with_nothing_installed_twice
             .await
             .expect("events")
             .expect("stream open");
-        let done = e.data["event_type"] == "run_transition" && e.data["details"]["to"] == "completed";
+        let done = e.data["event_type"] == "update_completed";
         seen.push(e.id);
         if done {
             break;
