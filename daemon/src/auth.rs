@@ -149,7 +149,10 @@ mod tests {
         let t = tokens();
         let a = t.authenticate(Some("Bearer a-secret")).unwrap();
         assert_eq!((a.name.as_str(), a.role), ("alice", Role::Operator));
-        assert_eq!(a.datacenter, Some(firmflow_ops::hosts::datacenter_id("dc1")));
+        assert_eq!(
+            a.datacenter,
+            Some(firmflow_ops::hosts::datacenter_id("dc1"))
+        );
         assert!(!a.sees(None));
         let r = t.authenticate(Some("Bearer r-secret")).unwrap();
         assert_eq!(r.role, Role::Admin);

@@ -30,9 +30,7 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Exit> {
-    let addr = config
-        .listen_addr()
-        .map_err(|p| anyhow::anyhow!("{p}"))?;
+    let addr = config.listen_addr().map_err(|p| anyhow::anyhow!("{p}"))?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let engine = Arc::new(Engine::open(&config).await?);
     let executor = engine.executor.clone();
@@ -89,7 +87,10 @@ pub async fn run(
     if let Some(h) = h {
         let stop = tokio::time::timeout(grace, h.shutdown()).await;
         if stop.is_err() {
-            warn!(grace_secs = grace.as_secs(), "grace passed: runs left to lease expiry");
+            warn!(
+                grace_secs = grace.as_secs(),
+                "grace passed: runs left to lease expiry"
+            );
             exit = Exit::GraceExceeded;
         }
     }
@@ -113,7 +114,10 @@ pub async fn signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut t), Ok(mut i)) => {
                 tokio::select! {
                     _ = t.recv() => info!("SIGTERM"),

@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "firmflowd", version, about = "The firmflow daemon: HTTP API, live events, metrics")]
+#[command(
+    name = "firmflowd",
+    version,
+    about = "The firmflow daemon: HTTP API, live events, metrics"
+)]
 struct Cli {
     /// Configuration file (TOML). Without it: the embedded default.
     #[arg(long, global = true, env = "FIRMFLOWD_CONFIG", value_name = "FILE")]
@@ -107,7 +111,10 @@ fn main() -> ExitCode {
                 }
             };
             init_logs();
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("firmflowd: cannot start the runtime: {e}");

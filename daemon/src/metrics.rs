@@ -44,10 +44,9 @@ impl Metrics {
         let registry = Registry::new_custom(Some("firmflowd".into()), None)?;
         let runs = IntGaugeVec::new(Opts::new("runs", "Host runs by state"), &["state"])?;
         let phase_seconds = HistogramVec::new(
-            HistogramOpts::new("phase_duration_seconds", "Time runs spend in each phase")
-                .buckets(vec![
-                    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0,
-                ]),
+            HistogramOpts::new("phase_duration_seconds", "Time runs spend in each phase").buckets(
+                vec![0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0],
+            ),
             &["phase"],
         )?;
         let leases_held = IntGauge::new("leases_held", "Run leases this daemon holds")?;
@@ -56,9 +55,8 @@ impl Metrics {
             &["route", "method", "status"],
         )?;
         let http_seconds = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "API latency").buckets(vec![
-                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
-            ]),
+            HistogramOpts::new("http_request_duration_seconds", "API latency")
+                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0]),
             &["route"],
         )?;
         let sse_events = IntCounterVec::new(

@@ -34,12 +34,11 @@ fn check_config_lists_every_problem_with_its_key() {
     .unwrap();
     let (code, out, err) = firmflowd(&["check-config", "--config", p.to_str().unwrap()]);
     assert_eq!(code, 2, "{out}{err}");
-    for key in [
-        "store.pool_size",
-        "executor.workers",
-        "api.tokens[0].role",
-    ] {
-        assert!(err.contains(&format!("  {key}: ")), "{key} not listed:\n{err}");
+    for key in ["store.pool_size", "executor.workers", "api.tokens[0].role"] {
+        assert!(
+            err.contains(&format!("  {key}: ")),
+            "{key} not listed:\n{err}"
+        );
     }
     // Once the types are fixed, the semantic problems are all listed too.
     std::fs::write(
@@ -60,7 +59,10 @@ fn check_config_lists_every_problem_with_its_key() {
         "bmc.tls.ca_file",
         "api.tokens[0].sha256",
     ] {
-        assert!(err.contains(&format!("  {key}: ")), "{key} not listed:\n{err}");
+        assert!(
+            err.contains(&format!("  {key}: ")),
+            "{key} not listed:\n{err}"
+        );
     }
     assert!(err.contains("5 problem(s)"), "{err}");
 }
@@ -99,7 +101,13 @@ fn openapi_documents_exactly_the_routes() {
         .collect();
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
-    assert!(undocumented.is_empty(), "routes missing from the document: {undocumented:?}");
-    assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the document: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
     assert!(routed.len() >= 27);
 }

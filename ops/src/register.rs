@@ -32,9 +32,7 @@ pub async fn import_entries(
             .find(|h| h.fqdn.eq_ignore_ascii_case(&e.host.fqdn));
         let host = match known {
             None => {
-                let h = store
-                    .add_host(e.host.clone())
-                    .await?;
+                let h = store.add_host(e.host.clone()).await?;
                 report.added.push(h.fqdn.clone());
                 h
             }
@@ -43,9 +41,7 @@ pub async fn import_entries(
                 if &updated == h {
                     report.unchanged.push(h.fqdn.clone());
                 } else {
-                    store
-                        .update_host(&updated)
-                        .await?;
+                    store.update_host(&updated).await?;
                     report.updated.push(h.fqdn.clone());
                 }
                 updated

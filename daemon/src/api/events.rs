@@ -10,7 +10,9 @@
 //! insert leaves a gap for ever), so nothing is skipped or sent twice.
 
 use super::plans::{parse_plan_id, visible_plan};
-use super::{ApiError, ApiResult, AppState, Page, Paged, dc_of, host_index, paginate, plan_visible};
+use super::{
+    ApiError, ApiResult, AppState, Page, Paged, dc_of, host_index, paginate, plan_visible,
+};
 use crate::auth::Caller;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -63,9 +65,9 @@ pub async fn run(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<HostRun>> {
-    let rid: RunId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("id: {id:?} is not a run id (UUID)")).field("id"))?;
+    let rid: RunId = id.parse().map_err(|_| {
+        ApiError::bad_request(format!("id: {id:?} is not a run id (UUID)")).field("id")
+    })?;
     let r = s.store.get_run(rid).await?;
     let hosts = host_index(s.store.as_ref()).await?;
     if !caller.sees(dc_of(&hosts, r.host_id)) {
@@ -299,15 +301,14 @@ pub async fn stream(
 
 /// Reads what follows the watermark; `true` when something was queued.
 async fn fill(st: &mut StreamState) -> ApiResult<bool> {
-    let batch = st
-        .s
-        .store
-        .list_events(&EventFilter {
-            after_seq: Some(st.watermark),
-            limit: Some(500),
-            ..Default::default()
-        })
-        .await?;
+    let batch =
+        st.s.store
+            .list_events(&EventFilter {
+                after_seq: Some(st.watermark),
+                limit: Some(500),
+                ..Default::default()
+            })
+            .await?;
     if st.scope.is_none() && st.caller.datacenter.is_some() {
         st.scope = Some(EventScope::new(&st.s).await?);
     }
@@ -334,7 +335,7 @@ async fn fill(st: &mut StreamState) -> ApiResult<bool> {
         st.pending.push_back(
             Event::default()
                 .id(e.seq.to_string())
-                .event(e.event.event_type.as_str().to_string())
+                .event(e.event.event_type.as_str())
                 .data(data),
         );
         st.s.metrics.sse_events.with_label_values(&["event"]).inc();

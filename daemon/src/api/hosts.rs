@@ -38,8 +38,9 @@ pub struct HostQuery {
 }
 
 pub(crate) fn parse_host_id(s: &str) -> ApiResult<HostId> {
-    s.parse()
-        .map_err(|_| ApiError::bad_request(format!("id: {s:?} is not a host id (UUID)")).field("id"))
+    s.parse().map_err(|_| {
+        ApiError::bad_request(format!("id: {s:?} is not a host id (UUID)")).field("id")
+    })
 }
 
 async fn visible_host(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Host> {
@@ -96,7 +97,8 @@ pub async fn list(
         .filter(|h| kind.as_ref().is_none_or(|k| &h.mgmt_kind == k))
         .filter(|h| {
             needle.as_ref().is_none_or(|n| {
-                h.fqdn.to_ascii_lowercase().contains(n) || h.mgmt_ip.to_ascii_lowercase().contains(n)
+                h.fqdn.to_ascii_lowercase().contains(n)
+                    || h.mgmt_ip.to_ascii_lowercase().contains(n)
             })
         })
         .collect();
@@ -127,7 +129,12 @@ pub async fn get_one(
         // References only (`env:`, `file:`, `vault:`): never a secret.
         o.insert(
             "credentials".into(),
-            json!(creds.iter().map(|c| c.vault_path.clone()).collect::<Vec<_>>()),
+            json!(
+                creds
+                    .iter()
+                    .map(|c| c.vault_path.clone())
+                    .collect::<Vec<_>>()
+            ),
         );
     }
     Ok(Json(v))
@@ -363,8 +370,16 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(crate) async fn read_bmc_facts(s: &AppState, h: &Host) -> Result<(SystemInfo, Inventory), String> {
-    let driver = s.engine.connector.connect(h).await.map_err(|e| e.to_string())?;
+pub(crate) async fn read_bmc_facts(
+    s: &AppState,
+    h: &Host,
+) -> Result<(SystemInfo, Inventory), String> {
+    let driver = s
+        .engine
+        .connector
+        .connect(h)
+        .await
+        .map_err(|e| e.to_string())?;
     let facts = async {
         let system = driver.system().await?;
         let inventory = driver.inventory().await?;
@@ -397,7 +412,9 @@ pub async fn refresh(
     if h != before {
         s.store.update_host(&h).await?;
     }
-    Ok(Json(json!({"host": h, "system": system, "inventory": inventory})))
+    Ok(Json(
+        json!({"host": h, "system": system, "inventory": inventory}),
+    ))
 }
 
 /// Which hosts to assess.
@@ -449,10 +466,8 @@ pub async fn compliance(
         match all.iter().find(|h| h.id == *id) {
             Some(h) => chosen.push(h.clone()),
             None => {
-                return Err(
-                    ApiError::invalid(format!("hosts[{i}]: unknown host {id}"))
-                        .field(format!("hosts[{i}]")),
-                );
+                return Err(ApiError::invalid(format!("hosts[{i}]: unknown host {id}"))
+                    .field(format!("hosts[{i}]")));
             }
         }
     }
@@ -462,9 +477,12 @@ pub async fn compliance(
             .filter(|h| r.tag.as_ref().is_none_or(|t| h.tags.contains(t)))
             .collect();
     }
-    let loaded = s.engine.catalogs.load(&catalog).await.map_err(|e| {
-        ApiError::invalid(format!("catalog: {e}")).field("catalog")
-    })?;
+    let loaded = s
+        .engine
+        .catalogs
+        .load(&catalog)
+        .await
+        .map_err(|e| ApiError::invalid(format!("catalog: {e}")).field("catalog"))?;
     let index = CatalogIndex::new(loaded.catalog.clone());
     let mut policy = Policy::new(UpdateMode::LatestFromCatalog);
     policy.catalog_url = Some(catalog.clone());

@@ -128,9 +128,11 @@ impl From<store::Error> for ApiError {
             store::Error::PermissionDenied(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
             }
-            store::Error::Unavailable(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-            }
+            store::Error::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
             store::Error::Corrupt(_) => ApiError::internal(e.to_string()),
         }
     }
@@ -257,10 +259,9 @@ pub fn paginate<T, K: PartialOrd + std::str::FromStr + ToString>(
     descending: bool,
 ) -> ApiResult<Paged<T>> {
     let after = match &page.cursor {
-        Some(c) => Some(
-            c.parse::<K>()
-                .map_err(|_| ApiError::bad_request("cursor: not a cursor of this list").field("cursor"))?,
-        ),
+        Some(c) => Some(c.parse::<K>().map_err(|_| {
+            ApiError::bad_request("cursor: not a cursor of this list").field("cursor")
+        })?),
         None => None,
     };
     let limit = page.limit();
@@ -333,20 +334,52 @@ pub fn route_table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/api/v1/hosts/{id}", get(hosts::get_one)),
         (Method::PUT, "/api/v1/hosts/{id}", put(hosts::update)),
         (Method::DELETE, "/api/v1/hosts/{id}", delete(hosts::remove)),
-        (Method::POST, "/api/v1/hosts/{id}/refresh", post(hosts::refresh)),
+        (
+            Method::POST,
+            "/api/v1/hosts/{id}/refresh",
+            post(hosts::refresh),
+        ),
         (Method::POST, "/api/v1/compliance", post(hosts::compliance)),
         (Method::GET, "/api/v1/plans", get(plans::list)),
         (Method::POST, "/api/v1/plans", post(plans::create)),
-        (Method::POST, "/api/v1/plans/validate", post(plans::validate)),
+        (
+            Method::POST,
+            "/api/v1/plans/validate",
+            post(plans::validate),
+        ),
         (Method::GET, "/api/v1/plans/{id}", get(plans::get_one)),
-        (Method::POST, "/api/v1/plans/{id}/dry-run", post(plans::dry_run)),
-        (Method::POST, "/api/v1/plans/{id}/approve", post(plans::approve)),
+        (
+            Method::POST,
+            "/api/v1/plans/{id}/dry-run",
+            post(plans::dry_run),
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans/{id}/approve",
+            post(plans::approve),
+        ),
         (Method::POST, "/api/v1/plans/{id}/start", post(plans::start)),
         (Method::POST, "/api/v1/plans/{id}/pause", post(plans::pause)),
-        (Method::POST, "/api/v1/plans/{id}/resume", post(plans::resume)),
-        (Method::POST, "/api/v1/plans/{id}/cancel", post(plans::cancel)),
-        (Method::GET, "/api/v1/plans/{id}/runs", get(events::runs_of_plan)),
-        (Method::GET, "/api/v1/plans/{id}/packages", get(plans::packages)),
+        (
+            Method::POST,
+            "/api/v1/plans/{id}/resume",
+            post(plans::resume),
+        ),
+        (
+            Method::POST,
+            "/api/v1/plans/{id}/cancel",
+            post(plans::cancel),
+        ),
+        (
+            Method::GET,
+            "/api/v1/plans/{id}/runs",
+            get(events::runs_of_plan),
+        ),
+        (
+            Method::GET,
+            "/api/v1/plans/{id}/packages",
+            get(plans::packages),
+        ),
         (Method::GET, "/api/v1/runs/{id}", get(events::run)),
         (Method::GET, "/api/v1/events", get(events::list)),
         (Method::GET, "/api/v1/events/stream", get(events::stream)),
@@ -361,28 +394,34 @@ pub fn router(state: AppState) -> Router {
     }
     let metrics = state.metrics.clone();
     r.fallback(|| async { ApiError::not_found("no such route (see /api/v1/openapi.json)") })
-        .layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
-            let metrics = metrics.clone();
-            async move {
-                let route = req
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_else(|| "unmatched".into());
-                let method = req.method().to_string();
-                let t = std::time::Instant::now();
-                let resp = next.run(req).await;
-                metrics
-                    .http_seconds
-                    .with_label_values(&[route.as_str()])
-                    .observe(t.elapsed().as_secs_f64());
-                metrics
-                    .http_requests
-                    .with_label_values(&[route.as_str(), method.as_str(), resp.status().as_str()])
-                    .inc();
-                resp
-            }
-        }))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                let metrics = metrics.clone();
+                async move {
+                    let route = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_else(|| "unmatched".into());
+                    let method = req.method().to_string();
+                    let t = std::time::Instant::now();
+                    let resp = next.run(req).await;
+                    metrics
+                        .http_seconds
+                        .with_label_values(&[route.as_str()])
+                        .observe(t.elapsed().as_secs_f64());
+                    metrics
+                        .http_requests
+                        .with_label_values(&[
+                            route.as_str(),
+                            method.as_str(),
+                            resp.status().as_str(),
+                        ])
+                        .inc();
+                    resp
+                }
+            },
+        ))
         .with_state(state)
 }
 

@@ -12,8 +12,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use firmflow_catalog::{CatalogIndex, DryRunInput, DurationModel, HostFacts, PackageLocator, dry_run as simulate};
-use firmflow_core::model::{EventType, Host, NewEvent, NewPlan, Plan, PlanId, PlanStatus, UpdateMode};
+use firmflow_catalog::{
+    CatalogIndex, DryRunInput, DurationModel, HostFacts, PackageLocator, dry_run as simulate,
+};
+use firmflow_core::model::{
+    EventType, Host, NewEvent, NewPlan, Plan, PlanId, PlanStatus, UpdateMode,
+};
 use firmflow_ops::plan_file::{self, FileProblem, PlanFile, PlanFileError, PlanFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,7 +28,14 @@ fn problems_error(e: &PlanFileError) -> ApiError {
     let mut err = ApiError::invalid(match ps {
         [] => e.to_string(),
         [one] => format!("{}: {}", one.field, one.message),
-        many => format!("{} problems: {}", many.len(), many.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ")),
+        many => format!(
+            "{} problems: {}",
+            many.len(),
+            many.iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
     });
     err.field = ps.first().map(|p| p.field.clone());
     err.problems = ps
@@ -35,8 +46,9 @@ fn problems_error(e: &PlanFileError) -> ApiError {
 }
 
 pub(crate) fn parse_plan_id(s: &str) -> ApiResult<PlanId> {
-    s.parse()
-        .map_err(|_| ApiError::bad_request(format!("id: {s:?} is not a plan id (UUID)")).field("id"))
+    s.parse().map_err(|_| {
+        ApiError::bad_request(format!("id: {s:?} is not a plan id (UUID)")).field("id")
+    })
 }
 
 /// Reads a plan body against the hosts the caller sees.
@@ -50,7 +62,8 @@ async fn read_plan(s: &AppState, caller: &Caller, body: &[u8]) -> ApiResult<(Pla
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| ApiError::bad_request("body: not UTF-8").field("body"))?;
-    let pf = plan_file::parse(text, PlanFormat::Json, "plan", None).map_err(|e| problems_error(&e))?;
+    let pf =
+        plan_file::parse(text, PlanFormat::Json, "plan", None).map_err(|e| problems_error(&e))?;
     let hosts: Vec<Host> = s
         .store
         .list_hosts()
@@ -71,7 +84,11 @@ async fn read_plan(s: &AppState, caller: &Caller, body: &[u8]) -> ApiResult<(Pla
     responses((status = 201, description = "Created", body = Value), (status = 200, description = "Same idempotency key: the existing plan", body = Value),
         (status = 400, description = "Malformed JSON"), (status = 422, description = "Invalid plan, every problem with its field")),
     security(("bearer" = [])))]
-pub async fn create(State(s): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require(Role::Operator)?;
     let (pf, plan) = read_plan(&s, &caller, &body).await?;
     let created = s.executor.create_plan(plan).await.map_err(|e| match e {
@@ -83,7 +100,11 @@ pub async fn create(State(s): State<AppState>, caller: Caller, body: Bytes) -> A
         audit(&s, &caller, p.id, "create").await;
         tracing::info!(plan = %p.id, name = %p.name, by = %caller.name, "plan created");
     }
-    let code = if created.created { StatusCode::CREATED } else { StatusCode::OK };
+    let code = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((code, Json(plan_view(&s, &p).await?)))
 }
 
@@ -92,7 +113,11 @@ pub async fn create(State(s): State<AppState>, caller: Caller, body: Bytes) -> A
     request_body(content = Value, description = "A plan body, as for POST /api/v1/plans"),
     responses((status = 200, description = "{valid: true, targets} or {valid: false, problems}", body = Value),
         (status = 400, description = "Malformed JSON")), security(("bearer" = [])))]
-pub async fn validate(State(s): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn validate(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     match read_plan(&s, &caller, &body).await {
         Ok((_, plan)) => Ok(Json(json!({
@@ -101,9 +126,9 @@ pub async fn validate(State(s): State<AppState>, caller: Caller, body: Bytes) ->
             "targets": plan.targets.iter().map(|t| json!({"host_id": t.host_id, "priority": t.priority})).collect::<Vec<_>>(),
             "policy": plan.policy,
         }))),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
-            Ok(Json(json!({"valid": false, "message": e.message, "problems": e.problems})))
-        }
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => Ok(Json(
+            json!({"valid": false, "message": e.message, "problems": e.problems}),
+        )),
         Err(e) => Err(e),
     }
 }
@@ -123,7 +148,11 @@ pub struct PlanQuery {
 /// Lists plans, newest first.
 #[utoipa::path(get, path = "/api/v1/plans", tag = "plans", params(PlanQuery),
     responses((status = 200, description = "A page of plans", body = Value)), security(("bearer" = [])))]
-pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<PlanQuery>) -> ApiResult<Json<Paged<Plan>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<PlanQuery>,
+) -> ApiResult<Json<Paged<Plan>>> {
     let status = match &q.status {
         Some(st) => Some(PlanStatus::parse(st).ok_or_else(|| {
             ApiError::bad_request(format!("status: {st:?} is not a plan status")).field("status")
@@ -141,7 +170,10 @@ pub async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<Pla
         }
     }
     plans.sort_by_key(|p| std::cmp::Reverse(p.id));
-    let page = Page { cursor: q.cursor, limit: q.limit };
+    let page = Page {
+        cursor: q.cursor,
+        limit: q.limit,
+    };
     Ok(Json(paginate(plans, &page, |p| p.id.0, true)?))
 }
 
@@ -185,7 +217,11 @@ async fn plan_view(s: &AppState, p: &Plan) -> ApiResult<Value> {
 #[utoipa::path(get, path = "/api/v1/plans/{id}", tag = "plans", params(("id" = String, Path, description = "Plan id")),
     responses((status = 200, description = "plan, counts, hosts", body = Value), (status = 404, description = "Unknown plan")),
     security(("bearer" = [])))]
-pub async fn get_one(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_one(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let p = visible_plan(&s, &caller, &id).await?;
     Ok(Json(plan_view(&s, &p).await?))
 }
@@ -227,17 +263,40 @@ macro_rules! plan_action {
     };
 }
 
-plan_action!(approve, "/api/v1/plans/{id}/approve", "approve", |s, p, who| s.executor.approve(p, who));
-plan_action!(start, "/api/v1/plans/{id}/start", "start", |s, p, who| s.executor.start(p, Some(who)));
-plan_action!(pause, "/api/v1/plans/{id}/pause", "pause", |s, p, who| s.executor.pause(p, Some(who)));
-plan_action!(resume, "/api/v1/plans/{id}/resume", "resume", |s, p, who| s.executor.resume(p, Some(who)));
-plan_action!(cancel, "/api/v1/plans/{id}/cancel", "cancel", |s, p, who| s.executor.cancel(p, Some(who)));
+plan_action!(
+    approve,
+    "/api/v1/plans/{id}/approve",
+    "approve",
+    |s, p, who| s.executor.approve(p, who)
+);
+plan_action!(start, "/api/v1/plans/{id}/start", "start", |s, p, who| s
+    .executor
+    .start(p, Some(who)));
+plan_action!(pause, "/api/v1/plans/{id}/pause", "pause", |s, p, who| s
+    .executor
+    .pause(p, Some(who)));
+plan_action!(
+    resume,
+    "/api/v1/plans/{id}/resume",
+    "resume",
+    |s, p, who| s.executor.resume(p, Some(who))
+);
+plan_action!(
+    cancel,
+    "/api/v1/plans/{id}/cancel",
+    "cancel",
+    |s, p, who| s.executor.cancel(p, Some(who))
+);
 
 /// What the plan will do: reads the BMCs, simulates admission, changes nothing.
 #[utoipa::path(post, path = "/api/v1/plans/{id}/dry-run", tag = "plans", params(("id" = String, Path, description = "Plan id")),
     responses((status = 200, description = "dry_run (waves, hosts, packages) and unreadable hosts", body = Value),
         (status = 422, description = "The catalog cannot be loaded")), security(("bearer" = [])))]
-pub async fn dry_run(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn dry_run(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     caller.require(Role::Operator)?;
     let plan = visible_plan(&s, &caller, &id).await?;
     let targets = s.store.plan_targets(plan.id).await?;
@@ -255,9 +314,15 @@ pub async fn dry_run(State(s): State<AppState>, caller: Caller, Path(id): Path<S
     let mut facts = Vec::new();
     let mut unreadable = Vec::new();
     for t in &targets {
-        let Some(h) = all.get(&t.host_id) else { continue };
+        let Some(h) = all.get(&t.host_id) else {
+            continue;
+        };
         match super::hosts::read_bmc_facts(&s, h).await {
-            Ok((system, inventory)) => facts.push(HostFacts { host: h.clone(), system, inventory }),
+            Ok((system, inventory)) => facts.push(HostFacts {
+                host: h.clone(),
+                system,
+                inventory,
+            }),
             Err(e) => unreadable.push(json!({"host": h.fqdn, "error": e})),
         }
     }
@@ -266,10 +331,15 @@ pub async fn dry_run(State(s): State<AppState>, caller: Caller, Path(id): Path<S
         if let Some(k) = h.cluster_key()
             && !targets.iter().any(|t| t.host_id == h.id)
         {
-            others.entry(k).or_default().insert(h.host_moid.clone().unwrap_or_else(|| h.id.to_string()));
+            others
+                .entry(k)
+                .or_default()
+                .insert(h.host_moid.clone().unwrap_or_else(|| h.id.to_string()));
         }
     }
-    let locator = catalog.as_ref().map(|(_, url)| PackageLocator::new(url.clone()));
+    let locator = catalog
+        .as_ref()
+        .map(|(_, url)| PackageLocator::new(url.clone()));
     let dr = simulate(&DryRunInput {
         plan: &plan,
         targets: &targets,
@@ -278,7 +348,11 @@ pub async fn dry_run(State(s): State<AppState>, caller: Caller, Path(id): Path<S
         catalog: catalog.as_ref().map(|(i, _)| i),
         locator: locator.as_ref(),
         other_cluster_members: others,
-        start: plan.maintenance_window.as_ref().map(|w| w.start.max(Utc::now())).unwrap_or_else(Utc::now),
+        start: plan
+            .maintenance_window
+            .as_ref()
+            .map(|w| w.start.max(Utc::now()))
+            .unwrap_or_else(Utc::now),
         durations: DurationModel::default(),
     });
     Ok(Json(json!({"dry_run": dr, "unreadable": unreadable})))
@@ -287,7 +361,11 @@ pub async fn dry_run(State(s): State<AppState>, caller: Caller, Path(id): Path<S
 /// The plan's packages: its artifacts, and per run what it resolved with the status of each.
 #[utoipa::path(get, path = "/api/v1/plans/{id}/packages", tag = "plans", params(("id" = String, Path, description = "Plan id")),
     responses((status = 200, description = "artifacts and per-run packages", body = Value)), security(("bearer" = [])))]
-pub async fn packages(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn packages(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let plan = visible_plan(&s, &caller, &id).await?;
     let artifacts = s.store.plan_artifacts(plan.id).await?;
     let runs = s.store.list_runs(plan.id).await?;

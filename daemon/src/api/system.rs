@@ -23,7 +23,10 @@ pub async fn healthz() -> Json<Value> {
     responses((status = 200, description = "ready", body = Value), (status = 503, description = "not ready, with the reason", body = Value)))]
 pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     if *s.stopping.borrow() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "stopping"})));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "stopping"})),
+        );
     }
     if let Err(e) = s.store.get_config("firmflowd.readyz").await {
         return (

@@ -101,7 +101,11 @@ impl World {
         let mut v = Vec::new();
         for h in self.fleet.hosts() {
             for cid in ["159", "25227"] {
-                v.push((h.name.clone(), cid.into(), self.fleet.install_count(&h.name, cid)));
+                v.push((
+                    h.name.clone(),
+                    cid.into(),
+                    self.fleet.install_count(&h.name, cid),
+                ));
             }
         }
         v
@@ -212,7 +216,10 @@ impl Api {
     }
     /// Opens the live stream (after `last` when given).
     pub async fn stream(&self, query: &str, last: Option<i64>) -> Sse {
-        let mut r = self.req(reqwest::Method::GET, &format!("/api/v1/events/stream{query}"));
+        let mut r = self.req(
+            reqwest::Method::GET,
+            &format!("/api/v1/events/stream{query}"),
+        );
         if let Some(l) = last {
             r = r.header("Last-Event-ID", l.to_string());
         }
@@ -229,7 +236,10 @@ async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = r.send().await.expect("request");
     let code = resp.status().as_u16();
     let text = resp.text().await.expect("body");
-    (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// A Server-Sent Events reader.
@@ -312,7 +322,9 @@ async fn admin(sql: String) {
         .connect(&admin_url())
         .await
         .expect("PostgreSQL at 127.0.0.1:5432 (scripts/test.sh starts it)");
-    pool.execute(sqlx::AssertSqlSafe(sql)).await.expect("admin sql");
+    pool.execute(sqlx::AssertSqlSafe(sql))
+        .await
+        .expect("admin sql");
     pool.close().await;
 }
 
@@ -333,6 +345,10 @@ impl Db {
         u.to_string()
     }
     pub async fn drop_db(self) {
-        admin(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+        admin(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .await;
     }
 }
