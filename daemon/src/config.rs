@@ -476,7 +476,14 @@ fn deserialize_collecting(mut table: toml::Table, problems: &mut Vec<Problem>) -
             Ok(c) => return Some(c),
             Err(e) => {
                 let path = e.path().to_string();
-                let message = e.inner().to_string();
+                // toml appends "in `a.b`" on a second line: the key path says it.
+                let message = e
+                    .inner()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 let segs = segments(&path);
                 let unknown = unknown_field_name(&message);
                 // An unknown field is reported at its container or at itself.
@@ -491,10 +498,18 @@ fn deserialize_collecting(mut table: toml::Table, problems: &mut Vec<Problem>) -
                     Some(_) => format!("unknown key ({})", message.trim()),
                     None => message.trim().to_string(),
                 };
-                problems.push(problem(
-                    if key.is_empty() { "(file)".into() } else { key },
-                    message,
-                ));
+                // A value removed for its own problem leaves its table
+                // missing a field: already said, not said again.
+                let consequence = message.starts_with("missing field")
+                    && problems
+                        .iter()
+                        .any(|p| !key.is_empty() && p.key.starts_with(&key));
+                if !consequence {
+                    problems.push(problem(
+                        if key.is_empty() { "(file)".into() } else { key },
+                        message,
+                    ));
+                }
                 if target.is_empty() || !remove_at(&mut table, &target) {
                     return None;
                 }
@@ -752,7 +767,9 @@ fn validate(c: &Config, base: Option<&Path>, ps: &mut Vec<Problem>) {
             ps.push(problem(format!("{k}.datacenter"), "must not be empty"));
         }
     }
+    let tokens_refused = ps.iter().any(|p| p.key.starts_with("api.tokens"));
     if c.api.tokens.is_empty()
+        && !tokens_refused
         && let Ok(addr) = listen
         && !addr.ip().is_loopback()
     {
