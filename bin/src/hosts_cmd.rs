@@ -4,93 +4,13 @@ use crate::context::{Ctx, find_host_in};
 use crate::exit::usage;
 use crate::table::Table;
 use anyhow::Context as _;
-use firmflow_core::model::{CredentialKind, EventType, Host, NewHost};
-use firmflow_core::store::{EventFilter, Store};
-use firmflow_ops::HostEntry;
+use firmflow_core::model::{CredentialKind, EventType, Host};
+use firmflow_core::store::EventFilter;
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
 
-/// What an import did.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct ImportReport {
-    /// Hosts registered.
-    pub added: Vec<String>,
-    /// Hosts already registered (same fqdn), fields updated.
-    pub updated: Vec<String>,
-    /// Hosts already registered and unchanged.
-    pub unchanged: Vec<String>,
-}
-
-/// Registers the hosts of `entries`: new fqdns are added, known ones
-/// updated; credential references are recorded (kind idrac).
-pub async fn import_entries(
-    store: &dyn Store,
-    entries: &[HostEntry],
-) -> anyhow::Result<(ImportReport, Vec<Host>)> {
-    let existing = store.list_hosts().await?;
-    let mut report = ImportReport::default();
-    let mut hosts = Vec::new();
-    for e in entries {
-        let known = existing
-            .iter()
-            .find(|h| h.fqdn.eq_ignore_ascii_case(&e.host.fqdn));
-        let host = match known {
-            None => {
-                let h = store
-                    .add_host(e.host.clone())
-                    .await
-                    .with_context(|| format!("registering {}", e.host.fqdn))?;
-                report.added.push(h.fqdn.clone());
-                h
-            }
-            Some(h) => {
-                let updated = apply(h, &e.host);
-                if &updated == h {
-                    report.unchanged.push(h.fqdn.clone());
-                } else {
-                    store
-                        .update_host(&updated)
-                        .await
-                        .with_context(|| format!("updating {}", h.fqdn))?;
-                    report.updated.push(h.fqdn.clone());
-                }
-                updated
-            }
-        };
-        if let Some(reference) = &e.credential {
-            let have = store
-                .credentials_for(host.id, CredentialKind::Idrac)
-                .await?
-                .into_iter()
-                .any(|c| c.host_id == Some(host.id) && &c.vault_path == reference);
-            if !have {
-                store
-                    .add_credential(Some(host.id), CredentialKind::Idrac, reference)
-                    .await
-                    .with_context(|| {
-                        format!("recording the credential reference of {}", host.fqdn)
-                    })?;
-            }
-        }
-        hosts.push(host);
-    }
-    Ok((report, hosts))
-}
-
-fn apply(h: &Host, n: &NewHost) -> Host {
-    let mut u = h.clone();
-    u.mgmt_ip = n.mgmt_ip.clone();
-    u.model = n.model.clone().or(u.model);
-    u.service_tag = n.service_tag.clone().or(u.service_tag);
-    u.mgmt_kind = n.mgmt_kind.clone();
-    u.vcenter_url = n.vcenter_url.clone();
-    u.cluster_moid = n.cluster_moid.clone();
-    u.host_moid = n.host_moid.clone();
-    u.tags = n.tags.clone();
-    u.datacenter_id = n.datacenter_id;
-    u
-}
+pub use firmflow_ops::register::{ImportReport, import_entries};
 
 /// `hosts import FILE`.
 pub async fn import(

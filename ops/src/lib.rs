@@ -11,6 +11,7 @@
 //! - [`bmc`]: BMC settings (driver, TLS per fleet or host, request cap) and
 //!   the Redfish connector built from them with a credential provider
 //!   (environment, file, Vault).
+//! - [`register`]: hosts entries into a store (add or update, credential references).
 //!
 //! The API is kept small and additive: items are added, not renamed.
 
@@ -29,6 +30,7 @@ mod doc;
 pub mod bmc;
 pub mod hosts;
 pub mod plan_file;
+pub mod register;
 
 pub use bmc::{BmcSettings, ConnectorDeps, DriverKind, FleetConnector, TlsSettings, VaultSettings};
 pub use hosts::{HostEntry, HostsError, HostsFormat, RowError};

@@ -1087,6 +1087,9 @@ impl EventStore for MemoryStore {
                 f.plan_id.is_none_or(|p| e.plan_id == Some(p))
                     && f.run_id.is_none_or(|r| e.run_id == Some(r))
                     && f.host_id.is_none_or(|h| e.host_id == Some(h))
+                    && f.event_type.as_ref().is_none_or(|t| &e.event_type == t)
+                    && f.since.is_none_or(|t| e.created_at >= t)
+                    && f.until.is_none_or(|t| e.created_at < t)
             })
             .map(|(i, e)| e.to_event(i as i64 + 1));
         Ok(match f.limit {

@@ -51,6 +51,9 @@ impl EventStore for PgStore {
             "SELECT {EVENT_COLS} FROM system_events \
              WHERE ($1::uuid IS NULL OR plan_id = $1) AND ($2::uuid IS NULL OR run_id = $2) \
                AND ($3::uuid IS NULL OR host_id = $3) AND ($4::bigint IS NULL OR seq > $4) \
+               AND ($6::text IS NULL OR event_type = $6) \
+               AND ($7::timestamptz IS NULL OR created_at >= $7) \
+               AND ($8::timestamptz IS NULL OR created_at < $8) \
              ORDER BY seq LIMIT $5"
         );
         let limit = filter.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX));
@@ -61,6 +64,9 @@ impl EventStore for PgStore {
                 .bind(filter.host_id.map(|h| h.0))
                 .bind(filter.after_seq)
                 .bind(limit)
+                .bind(filter.event_type.as_ref().map(|t| t.as_str().to_string()))
+                .bind(filter.since)
+                .bind(filter.until)
                 .fetch_all(&mut *c)
                 .await
                 .map_err(db_err)?;

@@ -78,6 +78,7 @@ cases!(
     cancel_of_a_run_holding_maintenance_mode_leaves_it_to_a_worker,
     resume_cap_with_cleanup_pending_hands_out_then_parks,
     events_are_ordered_and_complete,
+    events_filter_by_type_and_time,
     job_queue_claim_retry_backoff_max_attempts,
     job_lock_expiry_is_reclaimed,
     config_and_sessions,
@@ -937,6 +938,49 @@ async fn resume_cap_with_cleanup_pending_hands_out_then_parks<S: Store>(
         .expect("events");
     assert!(ev.iter().any(|e| e.event.severity == Severity::Critical
         && e.event.details.get("to").and_then(|v| v.as_str()) == Some("needs_attention")));
+}
+
+async fn events_filter_by_type_and_time<S: Store>(s: &S, clock: &ManualClock) {
+    let first = s
+        .append_event(NewEvent::info(EventType::HostDiscovered, "early"))
+        .await
+        .expect("append");
+    clock.advance(Duration::from_secs(60));
+    let cut = first.created_at + chrono::Duration::seconds(30);
+    s.append_event(NewEvent::info(EventType::SystemError, "late error"))
+        .await
+        .expect("append");
+    s.append_event(NewEvent::info(EventType::HostDiscovered, "late"))
+        .await
+        .expect("append");
+    let by_type = s
+        .list_events(&EventFilter {
+            event_type: Some(EventType::HostDiscovered),
+            ..Default::default()
+        })
+        .await
+        .expect("by type");
+    let msgs: Vec<_> = by_type.iter().map(|e| e.event.message.as_str()).collect();
+    assert_eq!(msgs, ["early", "late"]);
+    let since = s
+        .list_events(&EventFilter {
+            since: Some(cut),
+            ..Default::default()
+        })
+        .await
+        .expect("since");
+    let msgs: Vec<_> = since.iter().map(|e| e.event.message.as_str()).collect();
+    assert_eq!(msgs, ["late error", "late"]);
+    let until = s
+        .list_events(&EventFilter {
+            until: Some(cut),
+            event_type: Some(EventType::HostDiscovered),
+            ..Default::default()
+        })
+        .await
+        .expect("until");
+    assert_eq!(until.len(), 1);
+    assert_eq!(until[0].seq, first.seq);
 }
 
 async fn events_are_ordered_and_complete<S: Store>(s: &S, _c: &ManualClock) {

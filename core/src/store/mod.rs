@@ -299,6 +299,12 @@ pub struct EventFilter {
     pub host_id: Option<HostId>,
     /// Only events with `seq` greater than this.
     pub after_seq: Option<i64>,
+    /// Only events of this type.
+    pub event_type: Option<EventType>,
+    /// Only events created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events created before this time.
+    pub until: Option<DateTime<Utc>>,
     /// At most this many (oldest first).
     pub limit: Option<usize>,
 }
