@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use firmflow_core::bmc::{BmcDriver, ErrorKind, UpdateOptions, UpdateStart};
+use firmflow_core::bmc::{ApplyTime, BmcDriver, ErrorKind, UpdateOptions, UpdateStart};
 use firmflow_core::model::{ComponentKind, MgmtKind, Package, PackageSource};
 use firmflow_redfish::{Flavor, RedfishDriver, TlsMode};
 use serde_json::{Value, json};
@@ -150,6 +150,14 @@ fn bios_package() -> Package {
     }
 }
 
+fn opts() -> UpdateOptions {
+    UpdateOptions {
+        apply: ApplyTime::Immediate,
+        force: false,
+        known_jobs: Vec::new(),
+    }
+}
+
 fn task_accepted() -> ResponseTemplate {
     ResponseTemplate::new(202).insert_header("Location", "/redfish/v1/TaskService/Tasks/7")
 }
@@ -285,11 +293,7 @@ async fn action_info_requiring_targets_gets_the_package_member() {
         .mount(&server)
         .await;
     let d = driver(&server).await;
-    match d
-        .start_update(&bios_package(), &UpdateOptions::default())
-        .await
-        .unwrap()
-    {
+    match d.start_update(&bios_package(), &opts()).await.unwrap() {
         UpdateStart::Submitted(job) => assert_eq!(job.id, "7"),
         other => panic!("{other:?}"),
     }
@@ -333,10 +337,7 @@ async fn a_400_naming_targets_is_retried_once_with_targets() {
         .mount(&server)
         .await;
     let d = driver(&server).await;
-    let start = d
-        .start_update(&bios_package(), &UpdateOptions::default())
-        .await
-        .unwrap();
+    let start = d.start_update(&bios_package(), &opts()).await.unwrap();
     assert!(matches!(start, UpdateStart::Submitted(_)), "{start:?}");
 }
 
@@ -375,9 +376,7 @@ async fn without_firmware_inventory_versions_come_from_systems_and_managers() {
         .expect(1)
         .mount(&server)
         .await;
-    d.start_update(&bios_package(), &UpdateOptions::default())
-        .await
-        .unwrap();
+    d.start_update(&bios_package(), &opts()).await.unwrap();
 }
 
 #[tokio::test]
