@@ -6,6 +6,7 @@
 //! | 1 | a failure on some host (or a BMC, store or network error) |
 //! | 2 | usage or configuration error (bad file, flag, reference) |
 //! | 3 | refused by policy (approval missing, wrong plan status, window) |
+//! | 4 | `compliance`: readable, but updates are pending |
 //!
 //! Commands return `anyhow` errors; a [`Usage`] or [`Refused`] anywhere in
 //! the chain picks the code, anything else is 1.
@@ -22,6 +23,9 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Refused by policy.
 pub const REFUSED: u8 = 3;
+
+/// `compliance`: every host read, and the catalog calls for installs.
+pub const PENDING: u8 = 4;
 
 /// A usage or configuration error (exit 2).
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 //! as an `inventory_collected` event), and print a table or JSON.
 
 use crate::context::{Ctx, find_host_in};
-use crate::exit::usage;
+use crate::exit::{self, usage};
 use crate::table::Table;
 use anyhow::Context as _;
 use firmflow_catalog::{CatalogIndex, CatalogSource, HostCompliance, HostFacts, assess_host};
@@ -264,15 +264,16 @@ pub fn facts(reads: &[Read]) -> (Vec<HostFacts>, Vec<(String, String)>) {
     (f, e)
 }
 
-/// `firmflow compliance --catalog C [HOSTS]`: fleet-wide. Exit 1 when a
-/// BMC could not be read.
+/// `firmflow compliance --catalog C [HOSTS]`: fleet-wide. Returns the exit
+/// code: 1 when a BMC could not be read, else 4 when updates are pending,
+/// else 0.
 pub async fn compliance(
     ctx: &Ctx,
     catalog: &str,
     sel: &Selection,
     v: &Verdicts,
     out: &mut dyn Write,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<u8> {
     let hosts = select(ctx, sel).await?;
     let index = load_catalog(catalog).await?;
     let reads = read_all(ctx, hosts, sel.parallel).await?;
@@ -353,5 +354,11 @@ pub async fn compliance(
             writeln!(out, "error: {h}: {e}")?;
         }
     }
-    Ok(problems.is_empty())
+    Ok(if !problems.is_empty() {
+        exit::FAILURE
+    } else if to_install > 0 {
+        exit::PENDING
+    } else {
+        exit::OK
+    })
 }

@@ -36,7 +36,8 @@ Exit codes:
   0  done; for campaigns: every host completed
   1  a failure on some host (or a BMC, store or network error)
   2  usage or configuration error (bad flag, file, line, reference)
-  3  refused by policy (approval missing, wrong plan status)";
+  3  refused by policy (approval missing, wrong plan status)
+  4  compliance: every BMC read, and updates are pending (the catalog has packages to install)";
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +64,7 @@ enum Command {
         sel: Selection,
     },
     /// Compare firmware with a Dell catalog, fleet-wide (changes nothing).
+    /// Exit 0: compliant; 4: updates pending; 1: a BMC could not be read.
     Compliance {
         /// Catalog.xml, Catalog.xml.gz, or an http(s) URL.
         #[arg(long)]
@@ -345,7 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
                 )?;
             }
             out.flush()?;
-            return Ok(exit::OK);
+            return Ok(compliance::exit_code(&report));
         }
         _ => {}
     }
@@ -381,7 +383,7 @@ async fn fleet_command(
             sel,
             verdicts,
             ..
-        } => verdict(inventory::compliance(ctx, &catalog, &sel, &verdicts, out).await?),
+        } => inventory::compliance(ctx, &catalog, &sel, &verdicts, out).await?,
         Command::Plan(p) => match p {
             PlanCmd::Create { file } => {
                 plans::cmd_create(ctx, &file, out).await?;

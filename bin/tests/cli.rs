@@ -200,7 +200,8 @@ async fn compliance_binary_against_a_simulated_idrac() {
         .expect("join");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Exit 4: read fine, and the catalog's BIOS is pending.
+    assert_eq!(out.status.code(), Some(4), "{stdout}\n{stderr}");
     let bios_line = stdout
         .lines()
         .find(|l| l.contains("9.9.9"))
@@ -219,6 +220,7 @@ async fn compliance_binary_against_a_simulated_idrac() {
     .expect("join");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["summary"]["upgrade"], 1, "{v}");
+    assert_eq!(out.status.code(), Some(4), "{v}");
     let out = run(vec![]).await.expect("join");
     assert!(!out.status.success(), "unverifiable certificate refused");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -229,4 +231,47 @@ async fn compliance_binary_against_a_simulated_idrac() {
     // The BMC sessions were closed every time.
     assert_eq!(fleet.live_sessions(&h.name), 0);
     fleet.shutdown().await;
+}
+
+#[test]
+fn compliance_reports_a_bad_catalog_before_touching_the_bmc() {
+    // Nothing listens on port 1: reaching the BMC first would fail differently.
+    let out = Command::new(env!("CARGO_BIN_EXE_firmflow"))
+        .args([
+            "compliance",
+            "--catalog",
+            "/nonexistent/Catalog.xml",
+            "--host",
+            "https://127.0.0.1:1",
+            "--kind",
+            "redfish",
+            "--user",
+            "root",
+            "--password-env",
+            "FIRMFLOW_TEST_BMC_PASSWORD",
+        ])
+        .env("FIRMFLOW_TEST_BMC_PASSWORD", "calvin")
+        .output()
+        .expect("run firmflow");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("loading catalog /nonexistent/Catalog.xml"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("connecting to"), "{stderr}");
+    assert!(!stderr.contains("reading https://127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
+fn help_documents_the_pending_updates_exit_code() {
+    let out = Command::new(env!("CARGO_BIN_EXE_firmflow"))
+        .arg("--help")
+        .output()
+        .expect("run firmflow");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("4  compliance: every BMC read, and updates are pending"),
+        "{stdout}"
+    );
 }

@@ -131,6 +131,23 @@ pub struct HostCompliance {
     pub summary: Summary,
 }
 
+/// Whether a system of this `Manufacturer` is one a Dell catalog can
+/// apply to. An unknown manufacturer gets the benefit of the doubt (the
+/// system-id match decides); any other than Dell is refused with
+/// [`CatalogError::NotDell`] before system ids are compared.
+pub fn check_manufacturer(
+    index: &CatalogIndex,
+    manufacturer: Option<&str>,
+) -> Result<(), CatalogError> {
+    match manufacturer.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(m) if !m.to_ascii_lowercase().contains("dell") => Err(CatalogError::NotDell {
+            file: index.catalog().source.clone(),
+            manufacturer: m.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Builds the compliance of one host.
 ///
 /// Errors with [`CatalogError::NoModel`] when the catalog has nothing for

@@ -90,6 +90,14 @@ pub enum CatalogError {
         /// What was wrong.
         message: String,
     },
+    /// The server is not a Dell system: a Dell catalog says nothing about it.
+    #[error("{file}: not a Dell system (Manufacturer: {manufacturer}), catalog does not apply")]
+    NotDell {
+        /// File or URL.
+        file: String,
+        /// The system's `Manufacturer`.
+        manufacturer: String,
+    },
     /// The catalog lists nothing for the server's model.
     #[error("{file}: no entry for system id {system_id} ({model}) in the catalog")]
     NoModel {
@@ -131,6 +139,7 @@ impl CatalogError {
             | CatalogError::Xml { file, .. }
             | CatalogError::Structure { file, .. }
             | CatalogError::NoModel { file, .. }
+            | CatalogError::NotDell { file, .. }
             | CatalogError::Verification { file, .. } => file,
             CatalogError::Http { url, .. } => url,
         }

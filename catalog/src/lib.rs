@@ -40,7 +40,8 @@ pub mod version;
 mod testutil;
 
 pub use compliance::{
-    Action, ComponentCompliance, HostCompliance, Summary, assess_host, render_table,
+    Action, ComponentCompliance, HostCompliance, Summary, assess_host, check_manufacturer,
+    render_table,
 };
 pub use dryrun::{DryRun, DryRunInput, DurationModel, HostFacts, dry_run};
 pub use error::{CatalogError, Position};

@@ -12,7 +12,11 @@
 //!   repeating even a POST is safe;
 //! - [`RedfishClient::logout`] deletes the session (the driver's `close`), and
 //!   dropping a client that still holds one logs out in the background;
-//! - a service without a session service (404/405 on the POST) gets Basic auth.
+//! - a service without a session service (none in the service root, or
+//!   404/405/501 on the POST), or one refusing the POST with 401 and
+//!   `WWW-Authenticate: Basic`, gets Basic auth;
+//! - a session answered 201 or 204 with `X-Auth-Token` and `Location` but no
+//!   body is a session.
 
 use crate::error::{classify_http, transport_error};
 use crate::transport::{RequestCounter, RequestCounts, Stack};
@@ -85,6 +89,17 @@ enum Auth {
     None,
     Token,
     Basic,
+}
+
+/// What a login POST led to.
+enum SessionAnswer {
+    /// A session: its token and, when the BMC named it, its resource.
+    Created {
+        token: SecretString,
+        location: Option<String>,
+    },
+    /// The service wants Basic auth (the reason, for the log).
+    UseBasic(&'static str),
 }
 
 /// Where a client persists its session.
@@ -164,8 +179,14 @@ impl RedfishClient {
     /// The error for an nv-redfish failure.
     pub fn map_err(&self, e: &BmcError) -> bmc::Error {
         match e {
-            BmcError::InvalidResponse { status, text, .. } => {
-                classify_http(&self.host, status.as_u16(), text).1
+            BmcError::InvalidResponse { status, text, url } => {
+                let mut err = classify_http(&self.host, status.as_u16(), text).1;
+                if status.as_u16() == 404 {
+                    // Name what is missing: "HTTP 404" alone does not say
+                    // which link of the service led nowhere.
+                    err.message = format!("{} not found: {}", url.path(), err.message);
+                }
+                err
             }
             BmcError::ReqwestError(re) => transport_error(&self.host, re),
             BmcError::JsonError(_) | BmcError::DecodeError(_) => bmc::Error::new(
@@ -218,38 +239,46 @@ impl RedfishClient {
         // collection (it moved from /redfish/v1/Sessions in Redfish 1.6).
         self.bmc.set_credentials(BmcCredentials::anonymous());
         st.root = None;
-        let sessions = match self.bmc.get::<Raw>(&ODataId::from("/redfish/v1".to_string())).await {
+        let sessions = match self
+            .bmc
+            .get::<Raw>(&ODataId::from("/redfish/v1".to_string()))
+            .await
+        {
             Ok(root) => {
-                st.root = Some(root.value().clone());
-                root.value()
+                let v = root.value().clone();
+                let link = v
                     .pointer("/Links/Sessions/@odata.id")
                     .and_then(Value::as_str)
-                    .map(str::to_owned)
+                    .map(str::to_owned);
+                let has_service = v.get("SessionService").is_some();
+                st.root = Some(v);
+                match (link, has_service) {
+                    (Some(l), _) => Some(l),
+                    (None, true) => Some("/redfish/v1/SessionService/Sessions".into()),
+                    // A readable root without any session service: Basic only.
+                    (None, false) => None,
+                }
             }
             Err(e) => {
                 tracing::debug!(host = %self.host, error = %e, "service root unreadable before login");
-                None
+                Some("/redfish/v1/SessionService/Sessions".into())
             }
-        }
-        .unwrap_or_else(|| "/redfish/v1/SessionService/Sessions".into());
-        let body =
-            json!({"UserName": self.credential.username, "Password": self.credential.expose()});
-        match self
-            .bmc
-            .create_session::<Value, Value>(&ODataId::from(sessions.clone()), &body)
-            .await
-        {
-            Ok(resp) => {
-                let token = SecretString::from(resp.auth_token);
-                let location = path_of(&resp.location.to_string());
+        };
+        let Some(sessions) = sessions else {
+            tracing::info!(host = %self.host, "service root names no SessionService; using Basic auth");
+            self.use_basic(st);
+            return Ok(());
+        };
+        match self.post_session(&sessions).await? {
+            SessionAnswer::Created { token, location } => {
                 self.bmc
                     .set_credentials(BmcCredentials::token(token.expose_secret().to_string()));
                 st.auth = Auth::Token;
-                st.location = Some(location.clone());
+                st.location = location.clone();
                 st.token = Some(token.clone());
                 st.generation += 1;
-                tracing::debug!(host = %self.host, session = %location, "Redfish session created");
-                if let Some(store) = &self.store {
+                tracing::debug!(host = %self.host, session = ?location, "Redfish session created");
+                if let (Some(store), Some(location)) = (&self.store, location) {
                     let now = Utc::now();
                     let ttl = chrono::Duration::from_std(self.session_ttl)
                         .unwrap_or(chrono::Duration::zero());
@@ -266,24 +295,94 @@ impl RedfishClient {
                 }
                 Ok(())
             }
-            Err(BmcError::InvalidResponse { status, .. })
-                if matches!(status.as_u16(), 404 | 405 | 501) =>
-            {
-                tracing::info!(host = %self.host, %sessions, "no session service; using Basic auth");
-                self.bmc.set_credentials(BmcCredentials::new(
-                    self.credential.username.clone(),
-                    self.credential.expose().to_string(),
-                ));
-                st.auth = Auth::Basic;
-                st.location = None;
-                st.token = None;
-                st.generation += 1;
+            SessionAnswer::UseBasic(why) => {
+                tracing::info!(host = %self.host, %sessions, why, "using Basic auth");
+                self.use_basic(st);
                 Ok(())
             }
-            Err(e) => {
-                let mut err = self.map_err(&e);
-                if matches!(&e, BmcError::InvalidResponse { status, .. } if status.as_u16() == 401)
-                {
+        }
+    }
+
+    fn use_basic(&self, st: &mut SessionState) {
+        self.bmc.set_credentials(BmcCredentials::new(
+            self.credential.username.clone(),
+            self.credential.expose().to_string(),
+        ));
+        st.auth = Auth::Basic;
+        st.location = None;
+        st.token = None;
+        st.generation += 1;
+    }
+
+    /// POSTs the login to the sessions collection. Plain reqwest, not
+    /// nv-redfish's `create_session`: that one hides the response headers
+    /// (`WWW-Authenticate`) and refuses a session answered 204, or 201 with
+    /// no body, which several non-Dell BMCs send.
+    async fn post_session(&self, sessions: &str) -> Result<SessionAnswer, bmc::Error> {
+        let url = self.base.join(sessions).map_err(|e| {
+            bmc::Error::new(
+                &self.host,
+                ErrorKind::InvalidResponse,
+                format!("bad sessions link {sessions}: {e}"),
+            )
+        })?;
+        let body =
+            json!({"UserName": self.credential.username, "Password": self.credential.expose()});
+        self.counter.post();
+        let resp = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport_error(&self.host, &e))?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let token = header("x-auth-token").filter(|t| !t.is_empty());
+        let location = header("location").map(|l| path_of(&l));
+        let basic_offered = resp
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.trim_start().to_ascii_lowercase().starts_with("basic"));
+        let text = resp.text().await.unwrap_or_default();
+        match status {
+            200..=299 => {
+                let Some(token) = token else {
+                    return Err(bmc::Error::new(
+                        &self.host,
+                        ErrorKind::InvalidResponse,
+                        format!(
+                            "{sessions} answered HTTP {status} to the login but sent no X-Auth-Token header"
+                        ),
+                    ));
+                };
+                // Location, else the session's own @odata.id from a body.
+                let location = location.or_else(|| {
+                    let v: Value = serde_json::from_str(&text).ok()?;
+                    v.get("@odata.id").and_then(Value::as_str).map(path_of)
+                });
+                if location.is_none() {
+                    tracing::warn!(host = %self.host, %sessions, "session created without Location; it cannot be logged out");
+                }
+                Ok(SessionAnswer::Created {
+                    token: SecretString::from(token),
+                    location,
+                })
+            }
+            401 if basic_offered => Ok(SessionAnswer::UseBasic(
+                "session login refused with WWW-Authenticate: Basic",
+            )),
+            404 | 405 | 501 => Ok(SessionAnswer::UseBasic("no session service")),
+            _ => {
+                let mut err = classify_http(&self.host, status, &text).1;
+                if status == 401 {
                     err.kind = ErrorKind::Authentication;
                 }
                 Err(err)

@@ -10,6 +10,8 @@
 //! Discovery is cached and redone after a re-login (an iDRAC that restarted
 //! may run another firmware with other paths).
 
+pub mod generic;
+
 use crate::client::{RedfishClient, Reply, path_of};
 use crate::error::message_suffix;
 use crate::repair;
@@ -87,6 +89,8 @@ pub struct Services {
     pub firmware_inventory: Option<String>,
     /// `SimpleUpdate` target.
     pub simple_update: Option<String>,
+    /// What the SimpleUpdate ActionInfo says about `Targets` (generic only).
+    pub simple_update_info: generic::SimpleUpdateInfo,
     /// `TransferProtocol@Redfish.AllowableValues`.
     pub transfer_protocols: Vec<String>,
     /// Supported `@Redfish.OperationApplyTime` values.
@@ -294,6 +298,9 @@ impl RedfishDriver {
             s.firmware_inventory = link(&u, "/FirmwareInventory/@odata.id").map(str::to_owned);
             let su = u.pointer("/Actions/#UpdateService.SimpleUpdate");
             s.simple_update = su.and_then(|a| link(a, "/target")).map(str::to_owned);
+            if let (false, Some(a)) = (self.dell(), su) {
+                s.simple_update_info = self.read_simple_update_info(a).await;
+            }
             s.transfer_protocols =
                 strings(su.and_then(|a| a.get("TransferProtocol@Redfish.AllowableValues")));
             s.apply_times = strings(
@@ -522,6 +529,7 @@ impl RedfishDriver {
         s: &Services,
         uri: &str,
         options: &UpdateOptions,
+        package: Option<&Package>,
     ) -> Result<Reply, bmc::Error> {
         let target = s.simple_update.clone().ok_or_else(|| {
             self.err(
@@ -547,6 +555,9 @@ impl RedfishDriver {
         }
         if options.force && !self.dell() {
             set_field(&mut body, "ForceUpdate", json!(true));
+        }
+        if !self.dell() {
+            return self.generic_simple_update(s, &target, body, package).await;
         }
         self.client.action(&target, &body).await
     }
@@ -620,7 +631,7 @@ impl RedfishDriver {
         if let (true, Some(push)) = (self.dell(), &s.http_push) {
             // iDRAC8 / early iDRAC9: push, then SimpleUpdate the Available- image.
             let available = self.client.dell_http_push(push, &file).await?;
-            return self.simple_update(s, &available, options).await;
+            return self.simple_update(s, &available, options, None).await;
         }
         Err(self.err(
             ErrorKind::NotSupported,
@@ -1265,32 +1276,19 @@ impl BmcDriver for RedfishDriver {
 
     async fn inventory(&self) -> Result<Inventory, bmc::Error> {
         let s = self.services().await?;
-        let fi = s.firmware_inventory.clone().ok_or_else(|| {
-            self.err(
+        if s.firmware_inventory.is_none() && self.dell() {
+            return Err(self.err(
                 ErrorKind::NotSupported,
                 "UpdateService has no FirmwareInventory",
-            )
-        })?;
-        let coll = if s.expand {
-            self.client.get_expanded(&fi).await?
-        } else {
-            self.client.get(&fi).await?
-        };
-        let mut components = Vec::new();
-        for m in members(&coll) {
-            let link = m.get("@odata.id").and_then(Value::as_str);
-            // Expanded members carry their Id; otherwise read each one.
-            let doc = if m.get("Id").is_some() {
-                m.clone()
-            } else if let Some(l) = link {
-                self.client.get(l).await?
-            } else {
-                continue;
-            };
-            if let Some(c) = self.component_from(doc, link) {
-                components.push(c);
-            }
+            ));
         }
+        // Generic services without one report BIOS and BMC versions.
+        let mut components: Vec<FirmwareComponent> = self
+            .inventory_members(&s)
+            .await?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         // iDRAC lists some components as both Current- and Installed-.
         let mut seen = std::collections::HashSet::new();
         components.sort_by_key(|c| !c.id.starts_with("Installed-"));
@@ -1372,7 +1370,9 @@ impl BmcDriver for RedfishDriver {
             return Ok(UpdateStart::Submitted(h.to_job()));
         }
         let result = match &package.source {
-            PackageSource::ImageUri { uri } => self.simple_update(&s, uri, options).await,
+            PackageSource::ImageUri { uri } => {
+                self.simple_update(&s, uri, options, Some(package)).await
+            }
             PackageSource::LocalFile { path } => self.upload(&s, path, options).await,
             PackageSource::Repository {
                 repository_uri,
@@ -1585,7 +1585,7 @@ impl BmcDriver for RedfishDriver {
             force: true,
             known_jobs: Vec::new(),
         };
-        let reply = self.simple_update(&s, &uri, &opts).await?;
+        let reply = self.simple_update(&s, &uri, &opts, None).await?;
         if reply.location.is_none() && reply.body.as_ref().and_then(|b| b.get("Id")).is_none() {
             return Ok(None);
         }

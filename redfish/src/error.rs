@@ -200,7 +200,10 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// The error for a request that got no usable response.
 pub fn transport_error(host: &str, err: &reqwest::Error) -> bmc::Error {
-    let text = chain(err);
+    let mut text = chain(err);
+    if let Some(why) = crate::tls::explain_failure(&text) {
+        text = format!("{text}: {why}");
+    }
     let kind = if err.is_timeout() {
         ErrorKind::Timeout
     } else if looks_like_tls(&text) {

@@ -45,6 +45,22 @@ impl TlsMode {
     }
 }
 
+/// What to tell the user about a TLS failure the raw rustls text leaves
+/// unexplained, or `None`.
+///
+/// `CaUsedAsEndEntity`: the CA file holds the server's own certificate (a
+/// self-signed BMC certificate marked CA:TRUE, exported and given as CA).
+/// webpki refuses a CA certificate as the server's end-entity certificate,
+/// so such a file can never verify that server.
+pub fn explain_failure(text: &str) -> Option<&'static str> {
+    text.contains("CaUsedAsEndEntity").then_some(
+        "the CA file holds the server's own certificate, which is itself a CA (CA:TRUE): \
+         a CA certificate cannot be accepted as the server's certificate. \
+         Hint: pin it instead (--pin-sha256 / tls = pinned_sha256 with its SHA-256 fingerprint), \
+         or give the CA that issued the server's certificate as the CA file",
+    )
+}
+
 /// The client could not be built (unreadable CA file, bad pin).
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -206,6 +222,16 @@ impl rustls::client::danger::ServerCertVerifier for PinnedVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ca_used_as_end_entity_is_explained() {
+        let hint = explain_failure("invalid peer certificate: Other(CaUsedAsEndEntity)");
+        assert!(hint.is_some_and(|h| h.contains("pin")));
+        assert_eq!(
+            explain_failure("invalid peer certificate: UnknownIssuer"),
+            None
+        );
+    }
 
     #[test]
     fn pins_parse_with_or_without_colons() {

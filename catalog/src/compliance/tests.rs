@@ -210,3 +210,20 @@ fn non_updateable_and_previous_images_are_skipped() {
             .all(|c| c.inventory_id != "BIOS" && c.inventory_id != "iDRAC")
     );
 }
+
+#[test]
+fn only_non_dell_manufacturers_are_refused() {
+    let idx = linux_index();
+    let e = check_manufacturer(&idx, Some("Supermicro")).expect_err("not Dell");
+    assert!(
+        matches!(&e, CatalogError::NotDell { manufacturer, .. } if manufacturer == "Supermicro")
+    );
+    assert!(
+        e.to_string()
+            .contains("not a Dell system (Manufacturer: Supermicro), catalog does not apply"),
+        "{e}"
+    );
+    assert!(check_manufacturer(&idx, Some("Dell Inc.")).is_ok());
+    assert!(check_manufacturer(&idx, Some("  ")).is_ok());
+    assert!(check_manufacturer(&idx, None).is_ok());
+}
