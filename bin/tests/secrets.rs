@@ -244,7 +244,10 @@ async fn cli_never_prints_the_bmc_password() {
     let leaks = t.leaks(USER, PASSWORD);
     assert!(leaks.is_empty(), "the password was printed: {leaks:#?}");
     let leaks = t.leaks(USER, WRONG);
-    assert!(leaks.is_empty(), "the wrong password was printed: {leaks:#?}");
+    assert!(
+        leaks.is_empty(),
+        "the wrong password was printed: {leaks:#?}"
+    );
     assert_eq!(t.commands, 14);
     db.drop_db().await;
     w.fleet.shutdown().await;
@@ -270,5 +273,24 @@ async fn demo_never_prints_the_bmc_password() {
     assert_eq!(code, 0, "{}", t.text);
     assert!(t.text.contains("DEBUG"), "no debug line:{}", t.text);
     let leaks = t.leaks("root", "calvin");
-    assert!(leaks.is_empty(), "the demo printed the password: {leaks:#?}");
+    assert!(
+        leaks.is_empty(),
+        "the demo printed the password: {leaks:#?}"
+    );
+}
+
+#[test]
+fn the_search_finds_every_spelling() {
+    for leak in spellings(USER, PASSWORD) {
+        let t = Transcript {
+            text: format!("DEBUG header: Basic {leak} sent\nclean line"),
+            commands: 1,
+        };
+        assert_eq!(t.leaks(USER, PASSWORD).len(), 1, "{leak}");
+    }
+    let clean = Transcript {
+        text: "DEBUG login as fleetadmin".into(),
+        commands: 1,
+    };
+    assert!(clean.leaks(USER, PASSWORD).is_empty());
 }

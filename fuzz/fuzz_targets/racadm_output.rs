@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(jid) = find_jid(&text) {
         assert_eq!(jid.len(), 16, "job id {jid:?}");
         assert!(jid.starts_with("JID_"), "job id {jid:?}");
-        assert!(jid[4..].bytes().all(|b| b.is_ascii_digit()), "job id {jid:?}");
+        assert!(
+            jid[4..].bytes().all(|b| b.is_ascii_digit()),
+            "job id {jid:?}"
+        );
         assert!(text.contains(&jid), "job id {jid:?} not in the text");
     }
     for (key, _) in parse_kv(&text) {

@@ -28,7 +28,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = messages_of(&doc);
     let _ = message_of(&doc);
     let pct = percent(doc.get("PercentComplete"));
-    assert!(pct.is_none_or(|p| p <= 100), "percent out of range: {pct:?}");
+    assert!(
+        pct.is_none_or(|p| p <= 100),
+        "percent out of range: {pct:?}"
+    );
     if let Some(st) = from_dell_job(&doc) {
         assert!(st.percent.is_none_or(|p| p <= 100));
         if st.state == BmcJobState::Completed {

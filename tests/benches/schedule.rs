@@ -25,12 +25,12 @@
 //! `cargo bench -p firmflow-tests --bench schedule`. Environment: `HOSTS`
 //! (48), `CLUSTERS` (3), `MAX_CONCURRENT` (8), `MIN_ONLINE` (13), `SEED` (1).
 
+use firmflow_core::TokioClock;
 use firmflow_core::checks::CheckRegistry;
 use firmflow_core::executor::{Executor, ExecutorConfig, Services};
 use firmflow_core::model::*;
 use firmflow_core::store::{HostStore as _, RunStore as _};
 use firmflow_core::testkit::fakes::{ArtifactListResolver, FakeCluster, FakeFleet, HostScript};
-use firmflow_core::TokioClock;
 use firmflow_store_memory::MemoryStore;
 use firmflow_tests::{VC, bios, cluster_key, idrac, plan, t0};
 use std::sync::Arc;
@@ -74,7 +74,12 @@ struct Job {
 
 /// The model: greedy admission in claim order under the plan's limits.
 /// Returns the makespan in seconds from the window's opening.
-fn model_makespan(jobs: &[Job], clusters: &[usize], max_concurrent: usize, min_online: usize) -> u64 {
+fn model_makespan(
+    jobs: &[Job],
+    clusters: &[usize],
+    max_concurrent: usize,
+    min_online: usize,
+) -> u64 {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(jobs[i].priority), i));
     let mut pending = order;
@@ -213,7 +218,12 @@ async fn run() {
     handle.shutdown().await;
     assert_eq!(status, PlanStatus::Completed, "every host updated");
     for (h, _) in &added {
-        assert_eq!(fleet.installs(&h.fqdn).len(), 2, "{}: each component installed exactly once", h.fqdn);
+        assert_eq!(
+            fleet.installs(&h.fqdn).len(),
+            2,
+            "{}: each component installed exactly once",
+            h.fqdn
+        );
     }
     for c in 0..n_clusters {
         let seen = cluster
@@ -245,11 +255,31 @@ async fn run() {
     println!(
         "schedule: hosts={hosts} clusters={clusters:?} maxConcurrent={max_concurrent} minHostsOnline={min_online} priorities=0..2 seed={seed}"
     );
-    println!("schedule: durations      update 10-15 min, reboot 3-8 min, enter maintenance 2 min; window opens +1 h");
-    println!("schedule: engine makespan {:.0} s ({:.1} min) from the window's opening", engine, engine / 60.0);
-    println!("schedule: model makespan  {:.0} s ({:.1} min)", ideal, ideal / 60.0);
-    println!("schedule: lower bound     {:.0} s ({:.1} min)", bound, bound / 60.0);
-    println!("schedule: mean host run   engine {mean_run:.0} s, model {mean_model:.0} s (+{:.1} %)", (mean_run / mean_model - 1.0) * 100.0);
-    println!("schedule: makespan / ideal {:.4} (target <= 1.01)", engine / ideal);
+    println!(
+        "schedule: durations      update 10-15 min, reboot 3-8 min, enter maintenance 2 min; window opens +1 h"
+    );
+    println!(
+        "schedule: engine makespan {:.0} s ({:.1} min) from the window's opening",
+        engine,
+        engine / 60.0
+    );
+    println!(
+        "schedule: model makespan  {:.0} s ({:.1} min)",
+        ideal,
+        ideal / 60.0
+    );
+    println!(
+        "schedule: lower bound     {:.0} s ({:.1} min)",
+        bound,
+        bound / 60.0
+    );
+    println!(
+        "schedule: mean host run   engine {mean_run:.0} s, model {mean_model:.0} s (+{:.1} %)",
+        (mean_run / mean_model - 1.0) * 100.0
+    );
+    println!(
+        "schedule: makespan / ideal {:.4} (target <= 1.01)",
+        engine / ideal
+    );
     println!("schedule: makespan / lower bound {:.4}", engine / bound);
 }
