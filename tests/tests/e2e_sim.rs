@@ -230,7 +230,7 @@ async fn transient_faults_are_survived() {
     let hosts: Vec<&Host> = w.hosts.iter().map(|h| &h.host).collect();
     let mut np = realtime_plan(&hosts, UpdateMode::SpecificPackage, artifacts);
     np.policy.max_concurrent = 2;
-    // Retries one real second apart: the LC outage (0.3 s real) must be
+    // Retries one real second apart: the LC outage (2 s real) must be
     // outlived by the retry policy, not by luck.
     np.policy.retry = Some(RetrySettings {
         max_attempts: 5,
@@ -240,9 +240,10 @@ async fn transient_faults_are_survived() {
         jitter: 0.0,
     });
     // The first two requests to one iDRAC get 500 SYS518; the other's
-    // Lifecycle Controller is not ready for 20 Dell-minutes.
+    // Lifecycle Controller is not ready for 8000 Dell-seconds (2 s real:
+    // long enough to be met even on a loaded machine).
     w.fleet.inject(&burst, Fault::ServerErrorBurst { count: 2 });
-    w.fleet.inject(&lc, Fault::LcNotReady { secs: 1200 });
+    w.fleet.inject(&lc, Fault::LcNotReady { secs: 8000 });
     let exec = w.executor("e2e-d1");
     let handle = exec.spawn();
     let pid = start(&exec, np).await;
