@@ -268,6 +268,32 @@ async fn bad_input_is_named_and_roles_and_datacenters_are_enforced() {
     let (code, e) = op.post("/api/v1/plans", &body).await;
     assert_eq!(code, 422, "{e}");
     assert_eq!(e["field"], "policy.maxConcurrent", "{e}");
+    // A clustered host needs maintenance mode, and this daemon has no
+    // vCenter: refused at creation, not failed at run time.
+    let (code, e) = admin
+        .post_raw(
+            "/api/v1/hosts/import",
+            "text/csv",
+            "fqdn,mgmt_ip,vcenter_url,cluster_moid,host_moid\n\
+             esx-clustered.lab,10.9.9.9,https://vc.lab,domain-c7,host-9\n"
+                .into(),
+        )
+        .await;
+    assert_eq!(code, 200, "{e}");
+    let mut body = w.plan_body("needs vcenter");
+    body["targets"] = json!({"hosts": ["esx-clustered.lab"]});
+    body["policy"]["requireMaintenanceMode"] = json!(true);
+    let (code, e) = op.post("/api/v1/plans", &body).await;
+    assert_eq!(code, 422, "{e}");
+    assert_eq!(e["field"], "policy.requireMaintenanceMode", "{e}");
+    let (_, hosts) = admin.get("/api/v1/hosts?limit=100").await;
+    let id = hosts["items"]
+        .as_array()
+        .and_then(|hs| hs.iter().find(|h| h["fqdn"] == "esx-clustered.lab"))
+        .and_then(|h| h["id"].as_str())
+        .expect("the clustered host")
+        .to_string();
+    assert_eq!(admin.delete(&format!("/api/v1/hosts/{id}")).await.0, 204);
     // A bad hosts row: 422 with line and field; unknown host id: 404.
     let (code, e) = admin
         .post_raw(

@@ -73,6 +73,26 @@ async fn read_plan(s: &AppState, caller: &Caller, body: &[u8]) -> ApiResult<(Pla
         .collect();
     let extra = firmflow_core::checks::CheckRegistry::builtin().extra_names();
     let mut plan = pf.check(&hosts, &extra).map_err(|e| problems_error(&e))?;
+    // A clustered host needs maintenance mode, which needs a vCenter:
+    // refuse now rather than fail every such host when the plan runs.
+    if plan.policy.require_maintenance_mode && !s.engine.has_vcenter {
+        let clustered: Vec<&str> = plan
+            .targets
+            .iter()
+            .filter_map(|t| hosts.iter().find(|h| h.id == t.host_id))
+            .filter(|h| h.cluster_key().is_some() && h.host_moid.is_some())
+            .map(|h| h.fqdn.as_str())
+            .collect();
+        if let Some(first) = clustered.first() {
+            return Err(ApiError::invalid(format!(
+                "policy.requireMaintenanceMode: {} target host(s) are in a vSphere cluster \
+                 (first: {first}) but this daemon has no vCenter endpoint: add one under \
+                 [[vcenter.endpoints]], or set requireMaintenanceMode to false",
+                clustered.len()
+            ))
+            .field("policy.requireMaintenanceMode"));
+        }
+    }
     plan.created_by = Some(caller.user_id);
     plan.idempotency_key = Some(pf.idempotency_key());
     Ok((pf, plan))

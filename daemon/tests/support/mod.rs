@@ -203,6 +203,9 @@ impl Api {
     pub async fn get(&self, path: &str) -> (u16, Value) {
         send(self.req(reqwest::Method::GET, path)).await
     }
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        send(self.req(reqwest::Method::DELETE, path)).await
+    }
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         send(self.req(reqwest::Method::POST, path).json(body)).await
     }
