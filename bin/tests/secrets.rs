@@ -191,7 +191,9 @@ async fn cli_never_prints_the_bmc_password() {
     ];
     for (what, args) in &steps {
         let code = t.add(what, &output(w.cmd(u, args)).await);
-        assert_eq!(code, 0, "{what}:{}", t.text);
+        // compliance exits 4 when updates are pending (the lab's are).
+        let want = if *what == "compliance" { 4 } else { 0 };
+        assert_eq!(code, want, "{what}:{}", t.text);
     }
     let o = output(w.cmd(u, &["plan", "create", &plan])).await;
     let id = String::from_utf8_lossy(&o.stdout)

@@ -163,6 +163,7 @@ fn main() {
                     bios_version: None,
                     bmc_version: None,
                     bmc_model: None,
+                    manufacturer: None,
                 },
                 Inventory { components },
             )

@@ -159,6 +159,7 @@ pub fn assess_host(
     inventory: &Inventory,
     policy: &Policy,
 ) -> Result<HostCompliance, CatalogError> {
+    check_manufacturer(index, system.manufacturer.as_deref())?;
     let catalog = index.catalog();
     let sid = index.system_id_for(system);
     let Some(sid) = sid.filter(|s| index.has_system(*s)) else {

@@ -147,7 +147,7 @@ impl ArtifactResolver for CatalogResolver {
         let (index, location) = self.index_for(url).await?;
         let report =
             assess_host(&index, &host, req.system, req.inventory, policy).map_err(|e| match e {
-                CatalogError::NoModel { .. } => Error::NoMatch {
+                CatalogError::NoModel { .. } | CatalogError::NotDell { .. } => Error::NoMatch {
                     host: host.clone(),
                     message: e.to_string(),
                 },

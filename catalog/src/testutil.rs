@@ -72,6 +72,7 @@ pub(crate) fn system(system_id: Option<u32>, model: Option<&str>) -> SystemInfo 
         bios_version: None,
         bmc_version: None,
         bmc_model: None,
+        manufacturer: None,
     }
 }
 

@@ -70,6 +70,7 @@ async fn served_catalog_to_compliance_and_dry_run() {
         bios_version: None,
         bmc_version: None,
         bmc_model: None,
+        manufacturer: None,
     };
     let inventory = Inventory {
         components: vec![

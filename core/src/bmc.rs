@@ -272,6 +272,10 @@ pub struct SystemInfo {
     pub bmc_version: Option<String>,
     /// BMC generation/model text (e.g. `14G Monolithic`).
     pub bmc_model: Option<String>,
+    /// The system's manufacturer (`Dell Inc.`), when the BMC says: a Dell
+    /// catalog applies only to Dell systems.
+    #[serde(default)]
+    pub manufacturer: Option<String>,
 }
 
 /// Whether the BMC can take an update now.

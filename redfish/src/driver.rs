@@ -1271,6 +1271,7 @@ impl BmcDriver for RedfishDriver {
             bios_version: txt(&sys, "/BiosVersion"),
             bmc_version: mgr.as_ref().and_then(|m| txt(m, "/FirmwareVersion")),
             bmc_model: mgr.as_ref().and_then(|m| txt(m, "/Model")),
+            manufacturer: txt(&sys, "/Manufacturer").filter(|m| !m.trim().is_empty()),
         })
     }
 

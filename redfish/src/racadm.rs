@@ -491,6 +491,7 @@ impl BmcDriver for RacadmDriver {
             bios_version: version_of(&kv, "Bios Version"),
             bmc_version: version_of(&kv, "iDRAC Version"),
             bmc_model: None,
+            manufacturer: None,
         })
     }
 

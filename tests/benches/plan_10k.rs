@@ -292,6 +292,7 @@ impl BmcDriver for InstantBmc {
             bios_version: None,
             bmc_version: None,
             bmc_model: None,
+            manufacturer: None,
         })
     }
     async fn inventory(&self) -> Result<Inventory, bmc::Error> {

@@ -227,3 +227,12 @@ fn only_non_dell_manufacturers_are_refused() {
     assert!(check_manufacturer(&idx, Some("  ")).is_ok());
     assert!(check_manufacturer(&idx, None).is_ok());
 }
+
+#[test]
+fn assessing_a_non_dell_system_says_so_not_a_system_id_error() {
+    let idx = linux_index();
+    let mut sys = system(None, Some("X11DPi"));
+    sys.manufacturer = Some("Supermicro".into());
+    let e = assess_host(&idx, "h", &sys, &r730_inventory(), &policy()).expect_err("not Dell");
+    assert!(matches!(e, CatalogError::NotDell { .. }), "{e}");
+}

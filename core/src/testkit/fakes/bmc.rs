@@ -356,6 +356,7 @@ impl BmcDriver for FakeBmc {
             bios_version: s.installed.get("159").cloned(),
             bmc_version: s.installed.get("25227").cloned(),
             bmc_model: Some("14G Monolithic".into()),
+            manufacturer: Some("Dell Inc.".into()),
         })
     }
 
