@@ -733,12 +733,19 @@ fn validate(c: &Config, base: Option<&Path>, ps: &mut Vec<Problem>) {
     if let Err(p) = &listen {
         ps.push(p.clone());
     }
-    if c.api.tls.is_some() {
-        ps.push(problem(
-            "api.tls",
-            "HTTPS on the API is not built into this version: listen on loopback and \
-             terminate TLS in a reverse proxy (nginx, haproxy) in front of it",
-        ));
+    if let Some(tls) = &c.api.tls {
+        // Relative files are read from the config file's folder, as at start.
+        let at = |f: &PathBuf| match base {
+            Some(b) if f.is_relative() => b.join(f),
+            _ => f.clone(),
+        };
+        let tls = ApiTls {
+            cert_file: at(&tls.cert_file),
+            key_file: at(&tls.key_file),
+        };
+        if let Err(e) = crate::tls::server_config(&tls) {
+            ps.push(problem(e.key(), e.detail()));
+        }
     }
     let mut names = BTreeSet::new();
     let mut hashes = BTreeSet::new();

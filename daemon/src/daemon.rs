@@ -31,8 +31,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Exit> {
     let addr = config.listen_addr().map_err(|p| anyhow::anyhow!("{p}"))?;
+    // Before anything starts: a bad certificate stops the daemon at once.
+    let tls = config
+        .api
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let engine = Arc::new(Engine::open(&config).await?);
+    let engine = Arc::new(Engine::open(&config, Some(metrics.bmc.clone())).await?);
     let executor = engine.executor.clone();
     // Phase durations from the progress stream.
     let mut progress = executor.subscribe();
@@ -65,6 +72,7 @@ pub async fn run(
     let bound = listener.local_addr().unwrap_or(addr);
     info!(
         listen = %bound,
+        https = config.api.tls.is_some(),
         worker = %executor.worker_id(),
         store = ?config.store.kind,
         open = config.api.tokens.is_empty(),
@@ -72,13 +80,26 @@ pub async fn run(
     );
     let grace = Duration::from_secs(config.executor.grace_secs);
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async move {
-                let _ = drain_rx.await;
-            })
-            .into_future(),
-    );
+    let app = api::router(state);
+    let drained = async move {
+        let _ = drain_rx.await;
+    };
+    let server = match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls)
+                .with_context(|| format!("serving HTTPS on {bound}"))?;
+            tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(drained)
+                    .into_future(),
+            )
+        }
+        None => tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(drained)
+                .into_future(),
+        ),
+    };
     shutdown.await;
     info!("stopping: no new claims; runs go to safe points and release their leases");
     let _ = stop_tx.send(true);

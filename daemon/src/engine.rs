@@ -4,10 +4,12 @@
 //! the executor over them. Two daemons on one PostgreSQL share the work
 //! through the store's leases; one that is killed is taken over.
 
+use crate::bmc_metrics::{BmcMetrics, MeteredConnector};
 use crate::config::{Config, StoreKind, Timing};
 use anyhow::Context as _;
 use firmflow_catalog::{CatalogSource, ModeResolver, PackageCache};
 use firmflow_core::SystemClock;
+use firmflow_core::bmc::BmcConnector;
 use firmflow_core::checks::CheckRegistry;
 use firmflow_core::cluster::ClusterManager;
 use firmflow_core::executor::{Executor, ExecutorConfig, Services};
@@ -28,7 +30,7 @@ pub struct Engine {
     /// The executor (not yet spawned).
     pub executor: Executor,
     /// The connector (inventory refresh and compliance read through it).
-    pub connector: Arc<FleetConnector>,
+    pub connector: Arc<dyn BmcConnector>,
     /// The catalog source (compliance, dry runs).
     pub catalogs: Arc<CatalogSource>,
     /// Whether a vCenter is configured.
@@ -61,7 +63,7 @@ pub fn executor_config(c: &Config) -> ExecutorConfig {
 
 impl Engine {
     /// Opens the store and builds everything around it.
-    pub async fn open(c: &Config) -> anyhow::Result<Self> {
+    pub async fn open(c: &Config, bmc_metrics: Option<BmcMetrics>) -> anyhow::Result<Self> {
         let (store, pg): (Arc<dyn Store>, Option<PgStore>) = match c.store.kind {
             StoreKind::Memory => (Arc::new(MemoryStore::new(Arc::new(SystemClock))), None),
             StoreKind::Postgres => {
@@ -97,7 +99,13 @@ impl Engine {
                 let _ = s.append_event(ev).await;
             });
         }));
-        let connector = Arc::new(FleetConnector::new(&bmc, deps).context("bmc")?);
+        let fleet: Arc<dyn BmcConnector> =
+            Arc::new(FleetConnector::new(&bmc, deps).context("bmc")?);
+        // Engine and API read the BMCs through the same metered connector.
+        let connector: Arc<dyn BmcConnector> = match bmc_metrics {
+            Some(m) => Arc::new(MeteredConnector::new(fleet, m)),
+            None => fleet,
+        };
         let cluster = cluster_manager(c, provider)?;
         let has_vcenter = cluster.is_some();
         let (cache_dir, scratch) = match &c.artifacts.cache_dir {

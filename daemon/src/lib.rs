@@ -2,7 +2,8 @@
 //! workspace's libraries ([`engine`]), configured by one TOML file
 //! ([`config`]), and serves the HTTP API with its OpenAPI document, the
 //! live event stream and metrics ([`api`], [`metrics`]) to callers holding
-//! bearer tokens with roles ([`auth`]). [`daemon`] runs it until SIGTERM.
+//! bearer tokens with roles ([`auth`]), over HTTPS when `[api.tls]` is
+//! set ([`tls`]). [`daemon`] runs it until SIGTERM.
 #![cfg_attr(
     not(test),
     deny(
@@ -15,7 +16,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod bmc_metrics;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod metrics;
+pub mod tls;

@@ -2,10 +2,11 @@
 //! without changing the engine: runs by state (read from the store at each
 //! scrape), phase durations (from the executor's progress stream), leases
 //! held by this daemon, HTTP requests and their latency, SSE events sent,
-//! and, with PostgreSQL, the store's own claim latency and fenced writes.
-//! BMC request/error counters and sessions per BMC live inside the Redfish
-//! client and are not exported yet.
+//! and, with PostgreSQL, the store's own claim latency and fenced writes;
+//! BMC operations by outcome, their latency and the sessions open
+//! ([`crate::bmc_metrics`]).
 
+use crate::bmc_metrics::BmcMetrics;
 use firmflow_core::executor::ProgressEvent;
 use firmflow_core::model::{Phase, RunId};
 use prometheus::{
@@ -32,6 +33,8 @@ pub struct Metrics {
     pub sse_events: IntCounterVec,
     /// Store figures (PostgreSQL): claims, fenced writes, claim latency quantiles.
     pub store: GaugeVec,
+    /// BMC operations, their latency and sessions open ([`crate::bmc_metrics`]).
+    pub bmc: BmcMetrics,
 }
 
 fn phase_name(p: &Phase) -> String {
@@ -78,6 +81,7 @@ impl Metrics {
         registry.register(Box::new(http_seconds.clone()))?;
         registry.register(Box::new(sse_events.clone()))?;
         registry.register(Box::new(store.clone()))?;
+        let bmc = BmcMetrics::register(&registry)?;
         Ok(Self {
             registry,
             runs,
@@ -87,6 +91,7 @@ impl Metrics {
             http_seconds,
             sse_events,
             store,
+            bmc,
         })
     }
 

@@ -136,6 +136,20 @@ async fn campaign(store: &str, w: &World) {
     assert_eq!(code, 200);
     assert_eq!(r["state"], "completed");
     assert!(r["ctx"]["timing"].is_object(), "{r}");
+    // The BMC series: every submission counted, every session logged out.
+    let (_, m) = op.get("/metrics").await;
+    let m = m.as_str().unwrap_or_default().to_string();
+    let submitted: usize = w.flashes().iter().map(|(_, _, n)| n).sum();
+    assert!(
+        m.contains(&format!(
+            "firmflowd_bmc_operations_total{{host_kind=\"idrac\",operation=\"start_update\",outcome=\"ok\"}} {submitted}"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains("firmflowd_bmc_sessions_open{host_kind=\"idrac\"} 0"),
+        "{m}"
+    );
     assert_eq!(d.terminate(), 0, "SIGTERM on an idle daemon exits 0");
 }
 

@@ -18,10 +18,18 @@ fuzz_target!(|data: &[u8]| {
     } else {
         PlanFormat::Toml
     };
-    let Ok(file) = parse(text, format, "fuzz.plan", None) else {
-        return;
+    let file = match parse(text, format, "fuzz.plan", None) {
+        Ok(f) => f,
+        Err(e) => {
+            // Every refusal can be told: its problems and its message.
+            let _ = e.problems();
+            let _ = e.to_string();
+            return;
+        }
     };
-    let _ = file.problems();
     assert!(!file.idempotency_key().is_empty());
-    let _ = file.check(&[], &[]);
+    if let Err(e) = file.check(&[], &[]) {
+        let _ = e.problems();
+        let _ = e.to_string();
+    }
 });

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use firmflow_catalog::{CatalogIndex, assess_host};
-use firmflow_core::bmc::{BmcConnector as _, Inventory, SystemInfo};
+use firmflow_core::bmc::{Inventory, SystemInfo};
 use firmflow_core::model::{Host, HostId, MgmtKind, Policy, UpdateMode};
 use firmflow_ops::hosts::{HostsFormat, RowError, datacenter_id};
 use serde::Deserialize;
