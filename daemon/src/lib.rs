@@ -2,7 +2,8 @@
 //! workspace's libraries ([`engine`]), configured by one TOML file
 //! ([`config`]), and serves the HTTP API with its OpenAPI document, the
 //! live event stream and metrics ([`api`], [`metrics`]) to callers holding
-//! bearer tokens with roles ([`auth`]). [`daemon`] runs it until SIGTERM.
+//! bearer tokens with roles ([`auth`]), and a live web view of campaigns
+//! at `/` ([`ui`]). [`daemon`] runs it until SIGTERM.
 #![cfg_attr(
     not(test),
     deny(
@@ -19,3 +20,4 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod metrics;
+pub mod ui;
