@@ -278,7 +278,7 @@ pub(crate) async fn plan_view(
         "clusters": progress::clusters(p, &runs, &hosts, caller),
         "hosts": per_host,
         "partial": since.is_some(),
-        "next_since": progress::next_since(now),
+        "next_since": progress::next_since(now, s.engine.pg.is_some()),
     }))
 }
 

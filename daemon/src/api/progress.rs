@@ -16,10 +16,13 @@ use firmflow_core::policy::RunCounts;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
-/// How far back `next_since` reaches before the read: a PostgreSQL
+/// How far back `next_since` reaches before the read with PostgreSQL: a
 /// transaction stamps `updated_at` when it starts and may commit after a
 /// read that began later; rows sent twice are harmless, rows missed are not.
-pub const SINCE_OVERLAP_SECS: i64 = 5;
+pub const SINCE_OVERLAP_PG_SECS: i64 = 5;
+/// The same for the memory store, whose writes stamp and commit under one
+/// lock: only a step of the wall clock could reorder them.
+pub const SINCE_OVERLAP_MEMORY_SECS: i64 = 1;
 
 /// The component a run is working on: the one in flight, else the first
 /// still to do, else the last one that finished.
@@ -195,7 +198,13 @@ pub fn clusters(
         .collect()
 }
 
-/// The cut-off to pass as `?since=` next time, read before the rows.
-pub fn next_since(now: DateTime<Utc>) -> DateTime<Utc> {
-    now - ChronoDuration::seconds(SINCE_OVERLAP_SECS)
+/// The cut-off to pass as `?since=` next time: `now` read before the rows,
+/// less the store's overlap.
+pub fn next_since(now: DateTime<Utc>, postgres: bool) -> DateTime<Utc> {
+    let overlap = if postgres {
+        SINCE_OVERLAP_PG_SECS
+    } else {
+        SINCE_OVERLAP_MEMORY_SECS
+    };
+    now - ChronoDuration::seconds(overlap)
 }
