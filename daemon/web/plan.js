@@ -157,13 +157,41 @@ export function planView(main, ctx, id) {
     frame = requestAnimationFrame(render);
   }
 
+  // The head is built once; each frame changes only what differs, so a
+  // button is never replaced under the operator's pointer mid-click.
+  const el = {
+    name: h("h1", { id: "plan-name" }),
+    actions: h("div", { class: "actions", id: "actions" }),
+    status: h("span", { class: "pill big", id: "plan-status" }),
+    bar: h("div"),
+    figures: h("div", { class: "figures", id: "figures" }),
+    live: h("span", { class: "live", id: "live" }),
+    reason: h("p", { class: "reason", hidden: true }),
+  };
+  mount(head,
+    h("div", { class: "card-head" }, h("div", {}, h("a", { href: "#/plans", class: "muted" }, "← plans"), el.name), el.actions),
+    h("div", { class: "plan-status" }, el.status, h("div", { class: "plan-progress" }, el.bar, el.figures), el.live),
+    el.reason);
+  const last = { actions: null, policy: null, clusters: null };
+  const setText = (node, t) => {
+    if (node.textContent !== t) node.textContent = t;
+  };
+
   function render() {
     frame = 0;
     if (!view) return;
     stats.frames += 1;
     renderHead();
-    mount(document.getElementById("policy-box"), policyList(view.plan));
-    mount(clustersEl, view.clusters.length ? view.clusters.map(clusterStrip) : h("p", { class: "muted" }, "No target is in a vSphere cluster."));
+    const policy = JSON.stringify([view.plan.policy, view.plan.maintenance_window, view.plan.approved_by]);
+    if (policy !== last.policy) {
+      last.policy = policy;
+      mount(document.getElementById("policy-box"), policyList(view.plan));
+    }
+    const clusters = JSON.stringify(view.clusters);
+    if (clusters !== last.clusters) {
+      last.clusters = clusters;
+      mount(clustersEl, view.clusters.length ? view.clusters.map(clusterStrip) : h("p", { class: "muted" }, "No target is in a vSphere cluster."));
+    }
     if (filtered) {
       const vis = visibleRows();
       table.setRows(vis);
@@ -179,21 +207,22 @@ export function planView(main, ctx, id) {
     const p = view.plan;
     const c = view.counts;
     const pr = view.progress;
-    const buttons = me.can_operate
-      ? ACTIONS.filter((a) => a.when(p)).map((a) => h("button", { id: `action-${a.name}`, class: a.danger ? "danger" : a.confirm ? "primary" : "secondary", onclick: () => act(a) }, a.label))
-      : [];
-    mount(head,
-      h("div", { class: "card-head" },
-        h("div", {}, h("a", { href: "#/plans", class: "muted" }, "← plans"), h("h1", { id: "plan-name" }, p.name)),
-        h("div", { class: "actions", id: "actions" }, buttons)),
-      h("div", { class: "plan-status" },
-        h("span", { class: `pill big ${p.status}`, id: "plan-status" }, p.status),
-        h("div", { class: "plan-progress" }, progressBar(c, pr.total),
-          h("div", { class: "figures", id: "figures" },
-            `${pr.done} of ${pr.total} hosts done (${pr.percent}%) · ${c.running + c.retrying} running · ${c.failed + c.needs_attention} failed · ${c.pending} pending`,
-            p.status === "running" || p.status === "paused" ? ` · ETA ${fmtEta(pr.eta)}` : "")),
-        h("span", { class: `live ${streamState}`, id: "live" }, streamLabel())),
-      p.status_reason ? h("p", { class: "reason" }, p.status_reason) : "");
+    setText(el.name, p.name);
+    setText(el.status, p.status);
+    el.status.className = `pill big ${p.status}`;
+    const allowed = me.can_operate ? ACTIONS.filter((a) => a.when(p)) : [];
+    const key = allowed.map((a) => a.name).join(",");
+    if (key !== last.actions) {
+      last.actions = key;
+      mount(el.actions, allowed.map((a) => h("button", { id: `action-${a.name}`, class: a.danger ? "danger" : a.confirm ? "primary" : "secondary", onclick: () => act(a) }, a.label)));
+    }
+    mount(el.bar, progressBar(c, pr.total));
+    setText(el.figures, `${pr.done} of ${pr.total} hosts done (${pr.percent}%) · ${c.running + c.retrying} running · ${c.failed + c.needs_attention} failed · ${c.pending} pending`
+      + (p.status === "running" || p.status === "paused" ? ` · ETA ${fmtEta(pr.eta)}` : ""));
+    el.live.className = `live ${streamState}`;
+    setText(el.live, streamLabel());
+    el.reason.hidden = !p.status_reason;
+    setText(el.reason, p.status_reason || "");
   }
 
   let streamState = "connecting";
