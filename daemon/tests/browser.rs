@@ -116,7 +116,11 @@ async fn browser(driver: &ChromeDriver) -> Client {
 }
 
 /// Polls `probe` until it gives a value, for at most `timeout`.
-async fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = probe().await {
@@ -157,7 +161,9 @@ async fn click(c: &Client, css: &str) {
         .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css} appears: {e}"));
-    el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    el.click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// A host row as the page shows it.
@@ -229,7 +235,10 @@ async fn import(w: &World, d: &Daemon) {
 }
 
 async fn create(d: &Daemon, body: &Value) -> String {
-    let (code, created) = d.client(Some("operator-token")).post("/api/v1/plans", body).await;
+    let (code, created) = d
+        .client(Some("operator-token"))
+        .post("/api/v1/plans", body)
+        .await;
     assert_eq!(code, 201, "{created}");
     created["plan"]["id"].as_str().expect("plan id").to_string()
 }
@@ -272,10 +281,18 @@ async fn operator_watches_a_plan_live_to_completed_and_a_failing_host_shows_its_
         Some(rows(&c).await).filter(|r| r.len() == 5)
     })
     .await;
-    let strips = js(&c, "return document.querySelectorAll('#clusters .cluster').length;", vec![]).await;
+    let strips = js(
+        &c,
+        "return document.querySelectorAll('#clusters .cluster').length;",
+        vec![],
+    )
+    .await;
     assert_eq!(strips, json!(2), "one strip per vSphere cluster");
     click(&c, "#action-approve").await;
     wait_text(&c, "#plan-status", "approved").await;
+    // The dry run's waves: 5 hosts, 2 at a time.
+    click(&c, "#dry-run").await;
+    wait_text(&c, "#waves", "Wave 3").await;
     // A marker that a reload would lose: the page must update in place.
     js(&c, "window.__sameDocument = 42; return true;", vec![]).await;
     start_from_page(&c).await;
@@ -285,23 +302,27 @@ async fn operator_watches_a_plan_live_to_completed_and_a_failing_host_shows_its_
     let mut phases: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut mid_run_shot = None;
     let t0 = Instant::now();
-    wait_for("the plan to complete", Duration::from_secs(180), async || {
-        let now = rows(&c).await;
-        for r in &now {
-            phases
-                .entry(r.host.clone())
-                .or_default()
-                .insert(format!("{}/{}", r.state, r.phase));
-        }
-        let running = now.iter().filter(|r| r.state == "running").count();
-        let done = now.iter().filter(|r| r.state == "completed").count();
-        if mid_run_shot.is_none() && running > 0 && done > 0 {
-            mid_run_shot = Some(screenshot(&c, "plan-running.png").await);
-        }
-        text(&c, "#plan-status")
-            .await
-            .filter(|s| s == "completed")
-    })
+    wait_for(
+        "the plan to complete",
+        Duration::from_secs(180),
+        async || {
+            let now = rows(&c).await;
+            for r in &now {
+                phases
+                    .entry(r.host.clone())
+                    .or_default()
+                    .insert(format!("{}/{}", r.state, r.phase));
+            }
+            let done = now.iter().filter(|r| r.state == "completed").count();
+            let working = now.iter().any(|r| {
+                r.state == "running" && !["queued", "preflight"].contains(&r.phase.as_str())
+            });
+            if mid_run_shot.is_none() && working && done > 0 {
+                mid_run_shot = Some(screenshot(&c, "plan-running.png").await);
+            }
+            text(&c, "#plan-status").await.filter(|s| s == "completed")
+        },
+    )
     .await;
     eprintln!("plan completed in the page after {:?}", t0.elapsed());
     // The last rows of the last read may land a frame after the status.
@@ -310,7 +331,10 @@ async fn operator_watches_a_plan_live_to_completed_and_a_failing_host_shows_its_
     })
     .await;
     screenshot(&c, "plan-completed.png").await;
-    assert!(mid_run_shot.is_some(), "a moment with hosts running and done was seen: {phases:?}");
+    assert!(
+        mid_run_shot.is_some(),
+        "a moment with hosts running and done was seen: {phases:?}"
+    );
     let live_phases: BTreeSet<&str> = phases
         .values()
         .flatten()
@@ -324,7 +348,10 @@ async fn operator_watches_a_plan_live_to_completed_and_a_failing_host_shows_its_
         .values()
         .filter(|s| s.iter().any(|p| p.starts_with("running/")))
         .count();
-    assert!(hosts_seen_running >= 2, "rows changed live, not only at the end: {phases:?}");
+    assert!(
+        hosts_seen_running >= 2,
+        "rows changed live, not only at the end: {phases:?}"
+    );
     assert_eq!(
         js(&c, "return window.__sameDocument;", vec![]).await,
         json!(42),
@@ -345,18 +372,25 @@ async fn operator_watches_a_plan_live_to_completed_and_a_failing_host_shows_its_
     let mut body = w.plan_body("esx06 alone");
     body["targets"] = json!({"hosts": ["esx06.lab"]});
     body["approval_required"] = json!(false);
-    body["policy"]["retry"] = json!({"maxAttempts": 2, "initialBackoffSecs": 1, "maxBackoffSecs": 1, "jitter": 0.0});
+    body["policy"]["retry"] =
+        json!({"maxAttempts": 2, "initialBackoffSecs": 1, "maxBackoffSecs": 1, "jitter": 0.0});
     let failing = create(&d, &body).await;
-    c.goto(&format!("{}/#/plans/{failing}", d.base)).await.expect("open the plan");
+    c.goto(&format!("{}/#/plans/{failing}", d.base))
+        .await
+        .expect("open the plan");
     wait_text(&c, "#plan-name", "esx06 alone").await;
     wait_text(&c, "#plan-status", "draft").await;
     start_from_page(&c).await;
-    let row = wait_for("esx06's row to fail with its error", Duration::from_secs(120), async || {
-        rows(&c)
-            .await
-            .into_iter()
-            .find(|r| r.host == "esx06.lab" && r.state == "failed" && !r.error.is_empty())
-    })
+    let row = wait_for(
+        "esx06's row to fail with its error",
+        Duration::from_secs(120),
+        async || {
+            rows(&c)
+                .await
+                .into_iter()
+                .find(|r| r.host == "esx06.lab" && r.state == "failed" && !r.error.is_empty())
+        },
+    )
     .await;
     eprintln!("esx06.lab row error: {}", row.error);
     wait_text(&c, "#plan-status", "failed").await;
@@ -375,39 +409,84 @@ async fn a_viewer_sees_no_actions_and_errors_read_as_plain_words() {
 
     // The page's files need no token and carry their type and the CSP.
     let http = reqwest::Client::new();
-    for (path, ty) in [("/", "text/html"), ("/ui/app.js", "text/javascript"), ("/ui/app.css", "text/css")] {
-        let r = http.get(format!("{}{path}", d.base)).send().await.expect("GET");
+    for (path, ty) in [
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let r = http
+            .get(format!("{}{path}", d.base))
+            .send()
+            .await
+            .expect("GET");
         assert_eq!(r.status(), 200, "{path}");
         let h = r.headers();
-        assert!(h["content-type"].to_str().unwrap_or_default().starts_with(ty), "{path}: {h:?}");
         assert!(
-            h["content-security-policy"].to_str().unwrap_or_default().starts_with("default-src 'self'"),
+            h["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with(ty),
+            "{path}: {h:?}"
+        );
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("default-src 'self'"),
             "{path}: {h:?}"
         );
     }
-    let r = http.get(format!("{}/ui/missing.js", d.base)).send().await.expect("GET");
+    let r = http
+        .get(format!("{}/ui/missing.js", d.base))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(r.status(), 404);
     let (code, me) = d.client(Some("viewer-token")).get("/api/v1/me").await;
     assert_eq!(code, 200, "{me}");
-    assert_eq!((me["name"].as_str(), me["role"].as_str(), me["can_operate"].as_bool()), (Some("vic"), Some("viewer"), Some(false)));
+    assert_eq!(
+        (
+            me["name"].as_str(),
+            me["role"].as_str(),
+            me["can_operate"].as_bool()
+        ),
+        (Some("vic"), Some("viewer"), Some(false))
+    );
     assert_eq!(d.client(None).get("/api/v1/me").await.0, 401);
 
     let c = browser(&driver).await;
     // A wrong token is refused in words.
     c.goto(&format!("{}/", d.base)).await.expect("open");
-    let field = c.wait().at_most(WAIT).for_element(Locator::Css("#token")).await.expect("form");
+    let field = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#token"))
+        .await
+        .expect("form");
     field.send_keys("not-a-token").await.expect("type");
     click(&c, "#signin").await;
     wait_text(&c, "#signin-error", "not accepted").await;
     // The viewer sees the plan and no button to act on it.
     sign_in(&c, &d.base, "viewer-token", "viewer").await;
-    c.goto(&format!("{}/#/plans/{plan}", d.base)).await.expect("open the plan");
+    c.goto(&format!("{}/#/plans/{plan}", d.base))
+        .await
+        .expect("open the plan");
     wait_text(&c, "#plan-status", "draft").await;
-    wait_for("2 host rows", WAIT, async || Some(rows(&c).await).filter(|r| r.len() == 2)).await;
-    let buttons = js(&c, "return document.querySelectorAll('#actions button, #dry-run').length;", vec![]).await;
+    wait_for("2 host rows", WAIT, async || {
+        Some(rows(&c).await).filter(|r| r.len() == 2)
+    })
+    .await;
+    let buttons = js(
+        &c,
+        "return document.querySelectorAll('#actions button, #dry-run').length;",
+        vec![],
+    )
+    .await;
     assert_eq!(buttons, json!(0), "a viewer has no action buttons");
     // Compliance needs operator: the refusal is explained.
-    c.goto(&format!("{}/#/compliance", d.base)).await.expect("open compliance");
+    c.goto(&format!("{}/#/compliance", d.base))
+        .await
+        .expect("open compliance");
     click(&c, "#compliance-run").await;
     wait_text(&c, "#compliance-summary", "your role does not allow this").await;
 
@@ -417,25 +496,37 @@ async fn a_viewer_sees_no_actions_and_errors_read_as_plain_words() {
     sign_in(&c, &d.base, "operator-token", "operator").await;
     c.goto(&format!("{}/#/plans", d.base)).await.expect("plans");
     click(&c, ".card details summary").await;
-    let area = c.wait().at_most(WAIT).for_element(Locator::Css("#plan-json")).await.expect("form");
+    let area = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#plan-json"))
+        .await
+        .expect("form");
     area.clear().await.expect("clear");
     area.send_keys("{\"name\": ").await.expect("type");
     click(&c, "#create-plan").await;
     wait_text(&c, "#plan-error", "malformed JSON").await;
     area.clear().await.expect("clear");
-    let bad = json!({"name": "x", "catalog": w.lab.catalog_url, "targets": {"hosts": ["nowhere.lab"]}});
+    let bad =
+        json!({"name": "x", "catalog": w.lab.catalog_url, "targets": {"hosts": ["nowhere.lab"]}});
     area.send_keys(&bad.to_string()).await.expect("type");
     click(&c, "#create-plan").await;
     wait_text(&c, "#plan-error", "targets.hosts").await;
     // Compliance for an operator: a row per component with its verdict.
-    c.goto(&format!("{}/#/compliance", d.base)).await.expect("open compliance");
+    c.goto(&format!("{}/#/compliance", d.base))
+        .await
+        .expect("open compliance");
     click(&c, "#compliance-run").await;
     wait_text(&c, "#compliance-summary", "2 host(s) against").await;
     wait_for("compliance rows", WAIT, async || {
-        js(&c, "return document.querySelectorAll('.vt-rows .vt-row').length;", vec![])
-            .await
-            .as_u64()
-            .filter(|n| *n > 2)
+        js(
+            &c,
+            "return document.querySelectorAll('.vt-rows .vt-row').length;",
+            vec![],
+        )
+        .await
+        .as_u64()
+        .filter(|n| *n > 2)
     })
     .await;
     screenshot(&c, "compliance.png").await;
@@ -454,7 +545,11 @@ async fn plan_page_at_1000_hosts() {
     let w = world(HOSTS).await;
     let cfg = w.config("kind = \"memory\"");
     let text_cfg = std::fs::read_to_string(&cfg).expect("config");
-    std::fs::write(&cfg, text_cfg.replace("[executor]\n", "[executor]\nslots = 128\n")).expect("config");
+    std::fs::write(
+        &cfg,
+        text_cfg.replace("[executor]\n", "[executor]\nslots = 128\n"),
+    )
+    .expect("config");
     let d = start(&cfg);
     import(&w, &d).await;
     let mut body = w.plan_body("a thousand");
@@ -464,11 +559,17 @@ async fn plan_page_at_1000_hosts() {
     let c = browser(&driver).await;
     sign_in(&c, &d.base, "operator-token", "operator").await;
     let t = Instant::now();
-    c.goto(&format!("{}/#/plans/{plan}", d.base)).await.expect("open");
+    c.goto(&format!("{}/#/plans/{plan}", d.base))
+        .await
+        .expect("open");
     let first = wait_for("the first render", WAIT, async || {
-        js(&c, "return window.firmflowStats && window.firmflowStats.firstRender;", vec![])
-            .await
-            .as_f64()
+        js(
+            &c,
+            "return window.firmflowStats && window.firmflowStats.firstRender;",
+            vec![],
+        )
+        .await
+        .as_f64()
     })
     .await;
     let wall = t.elapsed();
@@ -479,23 +580,47 @@ async fn plan_page_at_1000_hosts() {
             (function f(now) { n++; if (now - t0 >= 1000) { window.__fps.push(n); n = 0; t0 = now; } \
             requestAnimationFrame(f); })(performance.now()); return true;", vec![]).await;
     let run_t = Instant::now();
-    let (code, started) = d.client(Some("operator-token")).post(&format!("/api/v1/plans/{plan}/start"), &json!({})).await;
+    let (code, started) = d
+        .client(Some("operator-token"))
+        .post(&format!("/api/v1/plans/{plan}/start"), &json!({}))
+        .await;
     assert_eq!(code, 200, "{started}");
-    wait_for("the page to show the plan completed", Duration::from_secs(600), async || {
-        text(&c, "#plan-status").await.filter(|s| s == "completed")
-    })
+    wait_for(
+        "the page to show the plan completed",
+        Duration::from_secs(600),
+        async || text(&c, "#plan-status").await.filter(|s| s == "completed"),
+    )
     .await;
     let secs = run_t.elapsed().as_secs_f64();
-    let stats = js(&c, "return Object.assign({fps: window.__fps}, window.firmflowStats);", vec![]).await;
+    let stats = js(
+        &c,
+        "return Object.assign({fps: window.__fps}, window.firmflowStats);",
+        vec![],
+    )
+    .await;
     let updates = stats["rowUpdates"].as_f64().unwrap_or(0.0);
     let events = stats["events"].as_f64().unwrap_or(0.0);
-    let fps: Vec<f64> = stats["fps"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+    let fps: Vec<f64> = stats["fps"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
     let min_fps = fps.iter().copied().fold(f64::INFINITY, f64::min);
     let mean_fps = fps.iter().sum::<f64>() / fps.len().max(1) as f64;
     println!("hosts: {HOSTS}");
-    println!("first render (in page, read + draw): {first:.0} ms; from navigation: {} ms", wall.as_millis());
-    println!("campaign: {secs:.1} s; stream events: {events} ({:.0}/s)", events / secs);
-    println!("row updates applied: {updates} ({:.0}/s) in {} reads, {} frames", updates / secs, stats["reads"], stats["frames"]);
+    println!(
+        "first render (in page, read + draw): {first:.0} ms; from navigation: {} ms",
+        wall.as_millis()
+    );
+    println!(
+        "campaign: {secs:.1} s; stream events: {events} ({:.0}/s)",
+        events / secs
+    );
+    println!(
+        "row updates applied: {updates} ({:.0}/s) in {} reads, {} frames",
+        updates / secs,
+        stats["reads"],
+        stats["frames"]
+    );
     println!("frames per second while running: mean {mean_fps:.0}, min {min_fps:.0}");
     screenshot(&c, "plan-1000-completed.png").await;
     c.close().await.expect("close the browser");

@@ -28,8 +28,8 @@ export function complianceView(main, ctx, args) {
       { key: "installed", title: "Installed", width: "minmax(90px, 0.7fr)", cell: (r) => r.installed },
       { key: "target", title: "Catalog", width: "minmax(90px, 0.7fr)", cell: (r) => r.target },
       { key: "action", title: "Verdict", width: "120px", cell: (r) => ({ text: r.action.replaceAll("_", " "), cls: `pill ${r.action}` }) },
-      { key: "install", title: "Would install", width: "100px", cell: (r) => (r.will_install ? "yes" : "") },
-      { key: "criticality", title: "Criticality", width: "100px", cell: (r) => r.criticality || "" },
+      { key: "install", title: "Would install", width: "112px", cell: (r) => (r.will_install ? "yes" : "") },
+      { key: "criticality", title: "Criticality", width: "120px", cell: (r) => r.criticality || "" },
     ],
   });
   mount(main, h("section", { class: "card" },

@@ -110,10 +110,10 @@ export function planView(main, ctx, id) {
       { key: "host", title: "Host", width: "minmax(150px, 1.3fr)", cell: (r) => r.host || r.host_id },
       { key: "state", title: "State", width: "110px", cell: (r) => ({ text: r.state, cls: `pill ${r.state}` }) },
       { key: "phase", title: "Phase", width: "130px", cell: (r) => r.phase },
-      { key: "component", title: "Component", width: "minmax(120px, 1fr)", cell: (r) => r.component ? `${r.component}${r.packages_total > 1 ? ` (${r.packages_done}/${r.packages_total})` : ""}` : "" },
-      { key: "pct", title: "%", width: "90px", cell: (r) => ({ text: `${r.percentage}%`, cls: "num" }) },
+      { key: "component", title: "Component", width: "minmax(220px, 1.6fr)", cell: (r) => r.component ? `${r.component}${r.packages_total > 1 ? ` (${r.packages_done}/${r.packages_total})` : ""}` : "" },
+      { key: "pct", title: "%", width: "60px", cell: (r) => ({ text: `${r.percentage}%`, cls: "num" }) },
       { key: "attempt", title: "Attempt", width: "74px", cell: (r) => ({ text: `${attemptOf(r)}/${r.max_attempts}`, cls: "num" }) },
-      { key: "error", title: "Last error", width: "minmax(160px, 2fr)", cell: (r) => ({ text: r.last_error || "", cls: r.last_error ? "bad-text" : "" }) },
+      { key: "error", title: "Last error", width: "minmax(200px, 3fr)", cell: (r) => ({ text: r.last_error || "", cls: r.last_error ? "bad-text" : "" }) },
       { key: "duration", title: "Duration", width: "84px", cell: (r) => ({ text: fmtDuration(runDuration(r)), cls: "num" }) },
     ],
   });
@@ -122,12 +122,11 @@ export function planView(main, ctx, id) {
     table.el);
   mount(main,
     head,
-    h("div", { class: "grid2" },
-      h("section", { class: "card" }, h("h2", {}, "Policy"), h("div", { id: "policy-box" })),
-      h("section", { class: "card" }, h("h2", {}, "Clusters"), clustersEl)),
-    h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, "Waves (dry run)"), me.can_operate ? h("button", { id: "dry-run", class: "secondary", onclick: () => dryRun() }, "Compute waves") : ""), wavesEl),
     hostsCard,
     detailEl,
+    h("div", { class: "grid2" },
+      h("section", { class: "card" }, h("h2", {}, "Policy"), h("div", { id: "policy-box" })),
+      h("section", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, "Waves (dry run)"), me.can_operate ? h("button", { id: "dry-run", class: "secondary", onclick: () => dryRun() }, "Compute waves") : ""), wavesEl)),
     h("section", { class: "card" },
       h("div", { class: "card-head" }, h("h2", {}, "Audit trail"), h("a", { href: `#/events?plan=${id}` }, "full trail and filters →")),
       feedEl));
@@ -148,7 +147,7 @@ export function planView(main, ctx, id) {
       out.push(r);
     }
     // Trouble first, then work in progress, then the rest; by name within.
-    out.sort((a, b) => (STATE_ORDER[a.state] ?? 9) - (STATE_ORDER[b.state] ?? 9) || String(a.host).localeCompare(String(b.host)));
+    out.sort((a, b) => (STATE_ORDER[a.state] ?? 9) - (STATE_ORDER[b.state] ?? 9) || String(a.host).localeCompare(String(b.host), undefined, { numeric: true }));
     return out;
   }
 
@@ -171,7 +170,8 @@ export function planView(main, ctx, id) {
   mount(head,
     h("div", { class: "card-head" }, h("div", {}, h("a", { href: "#/plans", class: "muted" }, "← plans"), el.name), el.actions),
     h("div", { class: "plan-status" }, el.status, h("div", { class: "plan-progress" }, el.bar, el.figures), el.live),
-    el.reason);
+    el.reason,
+    clustersEl);
   const last = { actions: null, policy: null, clusters: null };
   const setText = (node, t) => {
     if (node.textContent !== t) node.textContent = t;
@@ -190,7 +190,7 @@ export function planView(main, ctx, id) {
     const clusters = JSON.stringify(view.clusters);
     if (clusters !== last.clusters) {
       last.clusters = clusters;
-      mount(clustersEl, view.clusters.length ? view.clusters.map(clusterStrip) : h("p", { class: "muted" }, "No target is in a vSphere cluster."));
+      mount(clustersEl, view.clusters.map(clusterStrip));
     }
     if (filtered) {
       const vis = visibleRows();

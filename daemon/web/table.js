@@ -70,6 +70,9 @@ export class VirtualTable {
     const n = this.rows.length;
     const rh = this.rowHeight;
     this.spacer.style.height = `${n * rh}px`;
+    // Keep the header's columns over the rows' when a scrollbar takes width.
+    const gutter = `${this.viewport.offsetWidth - this.viewport.clientWidth}px`;
+    if (this.header.style.paddingRight !== gutter) this.header.style.paddingRight = gutter;
     this.emptyEl.hidden = n > 0;
     const top = this.viewport.scrollTop;
     const visible = Math.ceil((this.viewport.clientHeight || 600) / rh);

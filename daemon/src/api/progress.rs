@@ -9,9 +9,7 @@
 
 use crate::auth::Caller;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use firmflow_core::model::{
-    Host, HostId, HostRun, PackageStatus, Plan, PlanStatus, RunState,
-};
+use firmflow_core::model::{Host, HostId, HostRun, PackageStatus, Plan, PlanStatus, RunState};
 use firmflow_core::policy::RunCounts;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -24,12 +22,21 @@ pub const SINCE_OVERLAP_PG_SECS: i64 = 5;
 /// lock: only a step of the wall clock could reorder them.
 pub const SINCE_OVERLAP_MEMORY_SECS: i64 = 1;
 
-/// The component a run is working on: the one in flight, else the first
-/// still to do, else the last one that finished.
+/// The component a run is working on: the one in flight, else the one
+/// that failed (what the operator must look at), else the first still to
+/// do, else the last one that finished.
 fn current_component(r: &HostRun) -> Option<String> {
     let pkgs = &r.ctx.checkpoint.packages;
     pkgs.iter()
         .find(|p| p.status.in_flight())
+        .or_else(|| {
+            pkgs.iter().find(|p| {
+                matches!(
+                    p.status,
+                    PackageStatus::Failed { .. } | PackageStatus::RollbackFailed { .. }
+                )
+            })
+        })
         .or_else(|| {
             pkgs.iter()
                 .find(|p| matches!(p.status, PackageStatus::Pending))
@@ -112,11 +119,7 @@ pub fn plan_progress(p: &Plan, c: &RunCounts, runs: &[HostRun], now: DateTime<Ut
             )
         }
     };
-    let percent = if total == 0 {
-        0
-    } else {
-        done.saturating_mul(100) / total
-    };
+    let percent = done.saturating_mul(100).checked_div(total).unwrap_or(0);
     json!({
         "total": total,
         "done": done,

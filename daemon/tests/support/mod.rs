@@ -52,8 +52,7 @@ pub async fn world_with(hosts: usize, clusters: usize, speed: f64) -> World {
         .await
         .expect("fleet");
     let dir = tempfile::tempdir().expect("dir");
-    let lab =
-        write_lab(&fleet, &dir.path().join("lab"), clusters, "root", "calvin").expect("lab");
+    let lab = write_lab(&fleet, &dir.path().join("lab"), clusters, "root", "calvin").expect("lab");
     World { fleet, lab, dir }
 }
 
