@@ -483,6 +483,11 @@ async fn a_viewer_sees_no_actions_and_errors_read_as_plain_words() {
     )
     .await;
     assert_eq!(buttons, json!(0), "a viewer has no action buttons");
+    // The audit trail says who created the plan.
+    c.goto(&format!("{}/#/events?plan={plan}", d.base))
+        .await
+        .expect("open events");
+    wait_text(&c, "#events-list", "create by olga (operator)").await;
     // Compliance needs operator: the refusal is explained.
     c.goto(&format!("{}/#/compliance", d.base))
         .await
