@@ -2,7 +2,9 @@
 # firmflow's test command (README.md). Installs and starts what the tests
 # need on a fresh Debian machine, then runs every test of the workspace:
 #   - PostgreSQL at 127.0.0.1:5432 (trust auth for `postgres`) for the store tests;
-#   - Go and govmomi's simulator, built into the vcsim launcher, for the vCenter tests.
+#   - Go and govmomi's simulator, built into the vcsim launcher, for the vCenter tests;
+#   - Debian's Chromium and chromedriver for the web view's browser tests
+#     (daemon/tests/browser.rs fails, by design, when they are missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -17,6 +19,14 @@ fi
 if [ -x vcenter/tests/vcsim/prepare.sh ]; then
     step "vCenter simulator (govmomi vcsim)"
     vcenter/tests/vcsim/prepare.sh
+fi
+
+if ! command -v chromedriver >/dev/null 2>&1; then
+    step "Chromium and chromedriver (web view tests)"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update
+    $sudo apt-get install -y chromium chromium-driver
 fi
 
 step "cargo test --workspace"

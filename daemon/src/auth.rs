@@ -19,6 +19,8 @@ pub struct Caller {
     pub role: Role,
     /// Only this datacenter, when scoped.
     pub datacenter: Option<DatacenterId>,
+    /// That datacenter as the config names it (for people: `GET /api/v1/me`).
+    pub datacenter_name: Option<String>,
     /// Stable id for the audit trail (from the name).
     pub user_id: UserId,
 }
@@ -79,6 +81,7 @@ impl Tokens {
                 name: "anonymous".into(),
                 role: Role::Admin,
                 datacenter: None,
+                datacenter_name: None,
                 user_id: user_id("anonymous"),
             });
         }
@@ -111,6 +114,7 @@ impl Tokens {
                 .datacenter
                 .as_deref()
                 .map(firmflow_ops::hosts::datacenter_id),
+            datacenter_name: t.datacenter.clone(),
             user_id: user_id(&t.name),
         })
     }

@@ -3,7 +3,8 @@
 //! ([`config`]), and serves the HTTP API with its OpenAPI document, the
 //! live event stream and metrics ([`api`], [`metrics`]) to callers holding
 //! bearer tokens with roles ([`auth`]), over HTTPS when `[api.tls]` is
-//! set ([`tls`]). [`daemon`] runs it until SIGTERM.
+//! set ([`tls`]), and a live web view of campaigns at `/` ([`ui`]).
+//! [`daemon`] runs it until SIGTERM.
 #![cfg_attr(
     not(test),
     deny(
@@ -22,3 +23,4 @@ pub mod daemon;
 pub mod engine;
 pub mod metrics;
 pub mod tls;
+pub mod ui;

@@ -220,12 +220,19 @@ pub struct StreamQuery {
     pub plan: Option<String>,
     /// Resume after this seq (like `Last-Event-ID`).
     pub after: Option<i64>,
+    /// Start with the events created at or after this time (RFC 3339)
+    /// instead of the whole trail: a client that has just read a snapshot
+    /// (`next_since` of `GET /api/v1/plans/{id}`) follows on from it.
+    /// `Last-Event-ID` or `after` still say where a reconnect resumes.
+    pub since: Option<String>,
 }
 
 struct StreamState {
     s: AppState,
     caller: Caller,
     plan: Option<PlanId>,
+    /// Only events created at or after this.
+    since: Option<DateTime<Utc>>,
     /// Every event up to here was sent or skipped for good.
     watermark: i64,
     pending: VecDeque<Event>,
@@ -234,8 +241,8 @@ struct StreamState {
     failures: u32,
 }
 
-/// Server-Sent Events: every new event (of `plan`), `id` = its seq;
-/// resumes after `Last-Event-ID`.
+/// Server-Sent Events: every new event (of `plan`, created since `since`),
+/// `id` = its seq; resumes after `Last-Event-ID`.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery),
     responses((status = 200, description = "text/event-stream; each event's data is the event JSON, its id the seq", content_type = "text/event-stream", body = String)),
     security(("bearer" = [])))]
@@ -260,10 +267,12 @@ pub async fn stream(
         })?),
         None => q.after,
     };
+    let since = time_param("since", &q.since)?;
     let st = StreamState {
         s,
         caller,
         plan,
+        since,
         watermark: last.unwrap_or(0).max(0),
         pending: VecDeque::new(),
         gap_since: None,
@@ -305,6 +314,7 @@ async fn fill(st: &mut StreamState) -> ApiResult<bool> {
         st.s.store
             .list_events(&EventFilter {
                 after_seq: Some(st.watermark),
+                since: st.since,
                 limit: Some(500),
                 ..Default::default()
             })

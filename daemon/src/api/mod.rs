@@ -11,6 +11,7 @@
 pub mod events;
 pub mod hosts;
 pub mod plans;
+pub mod progress;
 pub mod system;
 
 use crate::auth::{AuthError, Caller, Tokens};
@@ -328,6 +329,7 @@ pub fn route_table() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/readyz", get(system::readyz)),
         (Method::GET, "/metrics", get(system::metrics)),
         (Method::GET, "/api/v1/openapi.json", get(system::openapi)),
+        (Method::GET, "/api/v1/me", get(system::me)),
         (Method::GET, "/api/v1/hosts", get(hosts::list)),
         (Method::POST, "/api/v1/hosts", post(hosts::create)),
         (Method::POST, "/api/v1/hosts/import", post(hosts::import)),
@@ -392,6 +394,8 @@ pub fn router(state: AppState) -> Router {
     for (_, path, handler) in route_table() {
         r = r.route(path, handler);
     }
+    // The web view's files, outside the API's table (they hold no data).
+    r = r.merge(crate::ui::router());
     let metrics = state.metrics.clone();
     r.fallback(|| async { ApiError::not_found("no such route (see /api/v1/openapi.json)") })
         .layer(axum::middleware::from_fn(
@@ -430,7 +434,7 @@ pub fn router(state: AppState) -> Router {
 #[openapi(
     info(title = "firmflowd", description = "The firmflow daemon: hosts, plans, runs, events."),
     paths(
-        system::healthz, system::readyz, system::metrics, system::openapi,
+        system::healthz, system::readyz, system::metrics, system::openapi, system::me,
         hosts::list, hosts::create, hosts::import, hosts::get_one, hosts::update,
         hosts::remove, hosts::refresh, hosts::compliance,
         plans::list, plans::create, plans::validate, plans::get_one, plans::dry_run,

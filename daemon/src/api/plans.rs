@@ -4,19 +4,21 @@
 //! caller is the actor in the audit trail), list, get with per-host
 //! progress, and the plan's packages.
 
-use super::{ApiError, ApiResult, AppState, Page, Paged, host_index, paginate, plan_visible};
+use super::{
+    ApiError, ApiResult, AppState, Page, Paged, dc_of, host_index, paginate, plan_visible, progress,
+};
 use crate::auth::Caller;
 use crate::config::Role;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use firmflow_catalog::{
     CatalogIndex, DryRunInput, DurationModel, HostFacts, PackageLocator, dry_run as simulate,
 };
 use firmflow_core::model::{
-    EventType, Host, NewEvent, NewPlan, Plan, PlanId, PlanStatus, UpdateMode,
+    EventType, Host, HostRun, NewEvent, NewPlan, Plan, PlanId, PlanStatus, UpdateMode,
 };
 use firmflow_ops::plan_file::{self, FileProblem, PlanFile, PlanFileError, PlanFormat};
 use serde::Deserialize;
@@ -125,7 +127,7 @@ pub async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((code, Json(plan_view(&s, &p).await?)))
+    Ok((code, Json(plan_view(&s, &caller, &p, None).await?)))
 }
 
 /// Validates a plan body without creating it.
@@ -167,12 +169,12 @@ pub struct PlanQuery {
 
 /// Lists plans, newest first.
 #[utoipa::path(get, path = "/api/v1/plans", tag = "plans", params(PlanQuery),
-    responses((status = 200, description = "A page of plans", body = Value)), security(("bearer" = [])))]
+    responses((status = 200, description = "A page of plans, each with counts and progress (ETA)", body = Value)), security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
     Query(q): Query<PlanQuery>,
-) -> ApiResult<Json<Paged<Plan>>> {
+) -> ApiResult<Json<Paged<PlanSummary>>> {
     let status = match &q.status {
         Some(st) => Some(PlanStatus::parse(st).ok_or_else(|| {
             ApiError::bad_request(format!("status: {st:?} is not a plan status")).field("status")
@@ -194,7 +196,37 @@ pub async fn list(
         cursor: q.cursor,
         limit: q.limit,
     };
-    Ok(Json(paginate(plans, &page, |p| p.id.0, true)?))
+    let page = paginate(plans, &page, |p| p.id.0, true)?;
+    // Counts and progress only for the page's plans: the list stays one
+    // store read per plan shown, not per plan stored.
+    let now = Utc::now();
+    let mut items = Vec::with_capacity(page.items.len());
+    for p in page.items {
+        let counts = s.store.run_counts(p.id).await?;
+        let runs = s.store.list_runs(p.id).await?;
+        let progress = progress::plan_progress(&p, &counts, &runs, now);
+        items.push(PlanSummary {
+            plan: p,
+            counts,
+            progress,
+        });
+    }
+    Ok(Json(Paged {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// A plan in the list: the plan's fields, its run counts and progress.
+#[derive(Debug, serde::Serialize)]
+pub struct PlanSummary {
+    /// The plan (its fields at the top level, as before counts were added).
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// Runs by state.
+    pub counts: firmflow_core::policy::RunCounts,
+    /// total, done, percent, started_at, eta, eta_basis.
+    pub progress: Value,
 }
 
 pub(crate) async fn visible_plan(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Plan> {
@@ -207,43 +239,73 @@ pub(crate) async fn visible_plan(s: &AppState, caller: &Caller, id: &str) -> Api
     Ok(p)
 }
 
-async fn plan_view(s: &AppState, p: &Plan) -> ApiResult<Value> {
-    let counts = s.store.run_counts(p.id).await?;
-    let hosts = host_index(s.store.as_ref()).await?;
-    let runs = s.store.list_runs(p.id).await?;
-    let per_host: Vec<Value> = runs
-        .iter()
-        .map(|r| {
-            json!({
-                "run_id": r.id,
-                "host_id": r.host_id,
-                "host": hosts.get(&r.host_id).map(|h| h.fqdn.clone()),
-                "state": r.state,
-                "phase": r.ctx.progress.phase,
-                "percentage": r.ctx.progress.percentage,
-                "message": r.ctx.progress.message,
-                "attempts": r.attempts,
-                "resumes": r.resumes,
-                "last_error": r.last_error,
-                "started_at": r.started_at,
-                "completed_at": r.completed_at,
-            })
-        })
-        .collect();
-    Ok(json!({"plan": p, "counts": counts, "hosts": per_host}))
+/// `GET /api/v1/plans/{id}` options.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanViewQuery {
+    /// Only host rows changed at or after this time (RFC 3339): pass the
+    /// previous answer's `next_since` (a live view re-reads only what the
+    /// stream said changed). Plan, counts, progress and clusters are always whole.
+    pub since: Option<String>,
 }
 
-/// A plan with its run counts and per-host progress.
-#[utoipa::path(get, path = "/api/v1/plans/{id}", tag = "plans", params(("id" = String, Path, description = "Plan id")),
-    responses((status = 200, description = "plan, counts, hosts", body = Value), (status = 404, description = "Unknown plan")),
+pub(crate) async fn plan_view(
+    s: &AppState,
+    caller: &Caller,
+    p: &Plan,
+    since: Option<DateTime<Utc>>,
+) -> ApiResult<Value> {
+    // Read the time first: `next_since` must not pass a row written during the read.
+    let now = Utc::now();
+    let counts = s.store.run_counts(p.id).await?;
+    let hosts = host_index(s.store.as_ref()).await?;
+    let runs: Vec<HostRun> = s
+        .store
+        .list_runs(p.id)
+        .await?
+        .into_iter()
+        .filter(|r| caller.sees(dc_of(&hosts, r.host_id)))
+        .collect();
+    let per_host: Vec<Value> = runs
+        .iter()
+        .filter(|r| since.is_none_or(|t| r.updated_at >= t))
+        .map(|r| progress::host_row(r, hosts.get(&r.host_id)))
+        .collect();
+    Ok(json!({
+        "plan": p,
+        "counts": counts,
+        "progress": progress::plan_progress(p, &counts, &runs, now),
+        "clusters": progress::clusters(p, &runs, &hosts, caller),
+        "hosts": per_host,
+        "partial": since.is_some(),
+        "next_since": progress::next_since(now, s.engine.pg.is_some()),
+    }))
+}
+
+/// A plan with its run counts, progress (ETA), clusters and per-host rows.
+#[utoipa::path(get, path = "/api/v1/plans/{id}", tag = "plans", params(("id" = String, Path, description = "Plan id"), PlanViewQuery),
+    responses((status = 200, description = "plan, counts, progress, clusters, hosts (only those changed since `since` when given), next_since", body = Value),
+        (status = 400, description = "Bad `since`"), (status = 404, description = "Unknown plan")),
     security(("bearer" = [])))]
 pub async fn get_one(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(q): Query<PlanViewQuery>,
 ) -> ApiResult<Json<Value>> {
+    let since = match &q.since {
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| {
+                    ApiError::bad_request(format!("since: {t:?} is not an RFC 3339 time: {e}"))
+                        .field("since")
+                })?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
     let p = visible_plan(&s, &caller, &id).await?;
-    Ok(Json(plan_view(&s, &p).await?))
+    Ok(Json(plan_view(&s, &caller, &p, since).await?))
 }
 
 /// Records who did what to a plan (the status change itself carries the
@@ -278,7 +340,7 @@ macro_rules! plan_action {
             audit(&$s, &caller, $p, $what).await;
             tracing::info!(plan = %$p, action = $what, by = %caller.name, "plan action");
             let p = $s.store.get_plan($p).await?;
-            Ok(Json(plan_view(&$s, &p).await?))
+            Ok(Json(plan_view(&$s, &caller, &p, None).await?))
         }
     };
 }

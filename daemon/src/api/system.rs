@@ -1,8 +1,12 @@
 //! `/healthz` (the process answers), `/readyz` (the store answers and, with
 //! PostgreSQL, every embedded migration is applied), `/metrics`
-//! (Prometheus text) and `/api/v1/openapi.json`.
+//! (Prometheus text), `/api/v1/openapi.json`, and `/api/v1/me` (who the
+//! caller's token says it is, so a client such as the web view can show
+//! only the actions its role allows).
 
-use super::{ApiDoc, AppState};
+use super::{ApiDoc, ApiResult, AppState};
+use crate::auth::Caller;
+use crate::config::Role;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -121,4 +125,37 @@ pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     responses((status = 200, description = "OpenAPI 3 document", body = Value)))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// Who the caller is: the token's name, its role, its datacenter scope.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The token's name (the audit trail's actor); `anonymous` when the
+    /// daemon has no tokens configured.
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    /// The only datacenter the token sees (as configured), or null for all.
+    pub datacenter: Option<String>,
+    /// The stable user id the audit trail records for this token.
+    pub user_id: String,
+    /// May approve, start, pause, resume, cancel plans (role operator or admin).
+    pub can_operate: bool,
+    /// May manage hosts (role admin).
+    pub can_administer: bool,
+}
+
+/// The caller's identity and role (any valid token).
+#[utoipa::path(get, path = "/api/v1/me", tag = "system",
+    responses((status = 200, description = "The caller", body = Me), (status = 401, description = "No or unknown token")),
+    security(("bearer" = [])))]
+pub async fn me(caller: Caller) -> ApiResult<Json<Me>> {
+    Ok(Json(Me {
+        name: caller.name.clone(),
+        role: caller.role.to_string(),
+        datacenter: caller.datacenter_name.clone(),
+        user_id: caller.user_id.0.to_string(),
+        can_operate: caller.role >= Role::Operator,
+        can_administer: caller.role >= Role::Admin,
+    }))
 }

@@ -36,16 +36,23 @@ pub struct World {
 }
 
 pub async fn world(hosts: usize) -> World {
+    world_with(hosts, 0, SPEED).await
+}
+
+/// A fleet of `hosts` at `speed`, spread over `clusters` vSphere clusters
+/// in the lab's hosts file (0: standalone hosts `srvNN.lab`; else
+/// `esxNN.lab` in `domain-c7`, `domain-c8`, …).
+pub async fn world_with(hosts: usize, clusters: usize, speed: f64) -> World {
     let fleet = Fleet::builder()
         .hosts(hosts)
         .flavor(Flavor::Idrac9)
-        .speed(SPEED)
+        .speed(speed)
         .seed(11)
         .start()
         .await
         .expect("fleet");
     let dir = tempfile::tempdir().expect("dir");
-    let lab = write_lab(&fleet, &dir.path().join("lab"), 0, "root", "calvin").expect("lab");
+    let lab = write_lab(&fleet, &dir.path().join("lab"), clusters, "root", "calvin").expect("lab");
     World { fleet, lab, dir }
 }
 
