@@ -7,7 +7,7 @@
 //! `cargo bench -p firmflow-tests --bench fault_soak`. Environment: `HOSTS`
 //! (1000), `PERCENT` (8 per fault), `MAX_CONCURRENT` (100), `SEED` (13).
 
-use firmflow_tests::fault_soak::{SoakConfig, soak};
+use firmflow_tests::fault_soak::{Injected, SoakConfig, soak};
 use std::time::Duration;
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -33,6 +33,18 @@ fn main() {
     println!("fault soak: {cfg:?}");
     let r = rt.block_on(soak(cfg));
     println!("{}", r.table());
+    // The hosts whose outcome differs from most of their row, in full.
+    for f in Injected::FAULTS {
+        let rows = r.of(f);
+        let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+        for o in &rows {
+            *by.entry(o.column()).or_default() += 1;
+        }
+        let common = by.iter().max_by_key(|(_, n)| **n).map(|(c, _)| c.clone());
+        for o in rows.iter().filter(|o| Some(o.column()) != common) {
+            println!("outlier {}: {o:?}", f.label());
+        }
+    }
     println!(
         "big plan: {:?} in {:.1} s | budget plan ({} hosts, {} failing first, maxFailures {}, \
          maxConcurrent {}): {:?} {:?} | panics {} | unfinished runs {}",
