@@ -124,6 +124,8 @@ pub struct Daemon {
     pub child: Child,
     pub base: String,
     pub logs: mpsc::Receiver<String>,
+    /// The executor's worker id (the lease owner of its runs).
+    pub worker: String,
 }
 
 /// Starts `firmflowd --config config` and waits for its "ready" log line.
@@ -146,19 +148,23 @@ pub fn start(config: &Path) -> Daemon {
             }
         }
     });
-    let base = loop {
+    let (base, worker) = loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("firmflowd logs 'firmflowd ready'");
         let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         if v["message"] == "firmflowd ready" {
-            break format!("http://{}", v["listen"].as_str().expect("listen"));
+            break (
+                format!("http://{}", v["listen"].as_str().expect("listen")),
+                v["worker"].as_str().unwrap_or_default().to_string(),
+            );
         }
     };
     Daemon {
         child,
         base,
         logs: rx,
+        worker,
     }
 }
 
@@ -173,6 +179,13 @@ impl Daemon {
         assert!(ok.success());
         let status = self.child.wait().expect("wait");
         status.code().unwrap_or(-1)
+    }
+
+    /// SIGKILL: no shutdown, no lease released, no last heartbeat; the
+    /// process is reaped before this returns.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL firmflowd");
+        let _ = self.child.wait();
     }
 
     pub fn client(&self, token: Option<&str>) -> Api {
