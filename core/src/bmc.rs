@@ -36,7 +36,8 @@ pub enum ErrorKind {
     ServiceUnavailable,
     /// Session limit reached (RAC0218).
     SessionLimit,
-    /// Credentials refused (SYS415, 401 after a fresh login).
+    /// Credentials refused: the login itself answered 401 (SYS415). A 401 on a
+    /// session just granted is not this: the BMC dropped it (restarting).
     Authentication,
     /// TLS verification failed (certificate not trusted or not pinned).
     Tls,

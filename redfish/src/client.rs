@@ -40,6 +40,11 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
+/// Re-logins one request may do after a 401 before it reports the BMC as
+/// unavailable: two, so one session dropped by a restarting iDRAC right after
+/// it was granted is still survived without the run noticing.
+const RELOGINS_PER_REQUEST: u32 = 2;
+
 /// What an action, upload or delete answered.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Reply {
@@ -475,21 +480,45 @@ impl RedfishClient {
         }
     }
 
+    /// Sends `req` on the current session; a 401 logs in again and resends,
+    /// at most [`RELOGINS_PER_REQUEST`] times.
+    ///
+    /// A 401 on a session the BMC has just granted does not mean the
+    /// credential is wrong (the login with it succeeded): the BMC dropped its
+    /// sessions, as an iDRAC does while it restarts after its own update. That
+    /// is transient, and reported so, so the run retries instead of failing
+    /// terminal. A refused credential fails the login itself, which reports
+    /// [`ErrorKind::Authentication`].
     async fn call(&self, req: Req<'_>) -> Result<Resp, bmc::Error> {
-        let generation = self.ensure().await?;
-        match self.send(&req).await {
-            Err(e) if Self::is_401(&e) => {
-                self.relogin(generation).await?;
-                self.send(&req).await.map_err(|e| {
-                    let mut err = self.map_err(&e);
-                    if Self::is_401(&e) {
-                        err.kind = ErrorKind::Authentication;
-                    }
-                    err
-                })
+        let mut generation = self.ensure().await?;
+        let mut relogins = 0;
+        loop {
+            let e = match self.send(&req).await {
+                Ok(r) => return Ok(r),
+                Err(e) if Self::is_401(&e) => e,
+                Err(e) => return Err(self.map_err(&e)),
+            };
+            if relogins > 0 && self.session.lock().await.auth == Auth::Basic {
+                // No session to lose: Basic auth sends the credential with
+                // every request, so a 401 after the login probe chose Basic
+                // again refuses the credential.
+                let mut err = self.map_err(&e);
+                err.kind = ErrorKind::Authentication;
+                return Err(err);
             }
-            Err(e) => Err(self.map_err(&e)),
-            Ok(r) => Ok(r),
+            if relogins == RELOGINS_PER_REQUEST {
+                let mut err = self.map_err(&e);
+                err.kind = ErrorKind::ServiceUnavailable;
+                err.message = format!(
+                    "the BMC rejected {relogins} sessions it had just granted (HTTP 401 right after a \
+                     successful login); it is probably restarting: {}",
+                    err.message
+                );
+                return Err(err);
+            }
+            self.relogin(generation).await?;
+            generation = self.generation().await;
+            relogins += 1;
         }
     }
 

@@ -11,7 +11,7 @@ use firmflow_core::bmc::{
     PowerState, ResetKind, UpdateOptions, UpdateStart,
 };
 use firmflow_core::model::{ComponentKind, Host, MgmtKind, Package, PackageSource};
-use firmflow_sim::{Fault, Flavor as SimFlavor, Fleet, PackageKind};
+use firmflow_sim::{Fault, FaultRule, Flavor as SimFlavor, Fleet, PackageKind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -411,6 +411,40 @@ async fn faults_transient_http_errors_resets_latency_and_session_expiry() {
     assert_eq!(logins(), before + 1, "one transparent re-login");
     d.close().await.unwrap();
     assert_eq!(fleet.live_sessions(&name), 0);
+    fleet.shutdown().await;
+}
+
+/// An iDRAC restarting after its own update drops the session it has just
+/// granted: that is transient (the credential logged in fine), never the
+/// terminal authentication failure a refused login is.
+#[tokio::test]
+async fn sessions_dropped_right_after_login_are_transient_not_authentication() {
+    let fleet = fleet(SimFlavor::Idrac9).await;
+    let name = fleet.hosts()[0].name.clone();
+    let (_, d, _) = connect(&fleet, MgmtKind::Idrac).await;
+    d.system().await.unwrap();
+    let logins = || {
+        fleet
+            .requests(&name)
+            .count("POST", "/redfish/v1/SessionService/Sessions")
+    };
+
+    // The old session and the first fresh one are both dropped: survived.
+    let before = logins();
+    fleet.inject_rule(FaultRule::new(Fault::SessionExpiry).times(2).on_host(&name));
+    d.system().await.unwrap();
+    assert_eq!(logins(), before + 2, "two transparent re-logins");
+
+    // Dropped every time: a transient error naming why, after two re-logins.
+    let before = logins();
+    fleet.inject_rule(FaultRule::new(Fault::SessionExpiry).times(3).on_host(&name));
+    let e = d.system().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ServiceUnavailable, "{e}");
+    assert!(e.is_transient(), "{e:?}");
+    assert!(e.message.contains("just granted"), "{e}");
+    assert_eq!(logins(), before + 2);
+    d.system().await.unwrap();
+    d.close().await.unwrap();
     fleet.shutdown().await;
 }
 

@@ -95,12 +95,12 @@ impl Injected {
             Injected::Latency => FaultRule::new(Fault::Latency { ms: 40 }),
             Injected::ConnReset => FaultRule::new(Fault::ConnectionReset { count: 2 }),
             // `p=1:n=1` would expire the sessions at injection only; p<1
-            // fires on a later request. One firing: back-to-back firings
-            // reject the fresh session too, which the driver (one re-login
-            // per request) reports as an authentication failure, terminal.
+            // fires on later requests. Back-to-back firings reject the fresh
+            // session too: the driver logs in again (twice per request), then
+            // reports the BMC unavailable, transient, and the run retries.
             Injected::SessionExpiry => FaultRule::new(Fault::SessionExpiry)
                 .with_probability(0.2)
-                .times(1),
+                .times(3),
             Injected::LcNotReady => FaultRule::new(Fault::LcNotReady { secs: 8000 }),
             Injected::JobQueueFull => FaultRule::new(Fault::JobQueueFull),
             Injected::HostNeverReturns => FaultRule::new(Fault::HostNeverReturns),

@@ -455,3 +455,81 @@ async fn a_failed_run_whose_exit_is_refused_records_each_try_once() {
     assert_eq!(w.fleet.submits(&h.fqdn).len(), 1);
     assert_eq!(w.cluster.in_maintenance_now(&cluster_key("c1")), 0);
 }
+
+/// Found by the fault soak: a rollback step that failed transiently under
+/// load ended the run `failed` with a component still at the new version.
+/// Now the rollback is tried again later (journaled, so it resumes where it
+/// stopped), and the run fails only once the component is back.
+#[tokio::test(start_paused = true)]
+async fn a_transiently_refused_rollback_is_retried_until_the_component_is_back() {
+    let script = HostScript {
+        transient_rollback_failures: 2,
+        ..nic_script()
+    };
+    let (w, h) = world(script).await;
+    let exec = executor(&w, "a", &CrashSwitch::counting());
+    let handle = exec.spawn();
+    let pid = start(&exec, bios_and_failing_nic(&h)).await;
+    finish(&handle, pid).await;
+    handle.shutdown().await;
+    let run = w.store.list_runs(pid).await.expect("runs").remove(0);
+    assert_eq!(run.state, RunState::Failed, "{:?}", run.last_error);
+    assert_eq!(w.fleet.version(&h.fqdn, "159").as_deref(), Some("2.10.0"));
+    assert_eq!(
+        w.fleet.rollbacks(&h.fqdn),
+        vec![("159".into(), "2.10.0".into())]
+    );
+    let retried: Vec<&str> = run
+        .ctx
+        .results
+        .errors
+        .iter()
+        .filter(|e| e.phase == Phase::Rollback && e.class == "transient")
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(retried.len(), 2, "{:?}", run.ctx.results.errors);
+    assert!(retried[0].contains("not taken yet"), "{retried:?}");
+    assert_eq!(run.attempts, 1, "rollback retries are not failed attempts");
+    assert_eq!(w.cluster.in_maintenance_now(&cluster_key("c1")), 0);
+    let comps: Vec<&str> = run
+        .ctx
+        .results
+        .components
+        .iter()
+        .map(|c| c.outcome.as_str())
+        .collect();
+    assert_eq!(comps, vec!["rolled_back", "failed"]);
+}
+
+/// When the rollback keeps failing transiently, the run is parked with the
+/// components' states, never plainly `failed`: the BIOS still runs the new
+/// version of a failed run, and an operator must see it.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_that_never_gets_through_parks_the_run_with_the_evidence() {
+    let script = HostScript {
+        transient_rollback_failures: 100,
+        ..nic_script()
+    };
+    let (w, h) = world(script).await;
+    let exec = executor(&w, "a", &CrashSwitch::counting());
+    let handle = exec.spawn();
+    let pid = start(&exec, bios_and_failing_nic(&h)).await;
+    finish(&handle, pid).await;
+    handle.shutdown().await;
+    let run = w.store.list_runs(pid).await.expect("runs").remove(0);
+    assert_eq!(run.state, RunState::NeedsAttention, "{:?}", run.last_error);
+    assert_eq!(w.fleet.version(&h.fqdn, "159").as_deref(), Some("2.19.1"));
+    let a = run.ctx.checkpoint.attention.as_ref().expect("evidence");
+    assert!(
+        a.reason.contains("did not finish after 3 attempts"),
+        "{}",
+        a.reason
+    );
+    let bios = a.evidence["packages"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["component"] == "159"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(bios["startVersion"], "2.10.0", "{}", a.evidence);
+    assert_eq!(w.cluster.in_maintenance_now(&cluster_key("c1")), 0);
+}

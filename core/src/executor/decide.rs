@@ -56,7 +56,9 @@ pub(crate) enum RollbackStep {
 }
 
 /// Whether a package's status means the run may have changed the component.
-fn touched(status: &PackageStatus) -> bool {
+/// Whether the run may have changed the package's component (a rollback
+/// needs to look at it at all).
+pub(crate) fn touched(status: &PackageStatus) -> bool {
     !matches!(
         status,
         PackageStatus::Pending

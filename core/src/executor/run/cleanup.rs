@@ -27,6 +27,11 @@ const MAX_CLEANUP_TRIES: usize = 10;
 /// Delay between cleanup attempts.
 const CLEANUP_RETRY: Duration = Duration::from_secs(60);
 
+/// Attempts a rollback gets when a step fails transiently, at least: a
+/// policy of one attempt (no retries of the update) still retries the
+/// rollback, which is what puts the host back as it was.
+const MIN_ROLLBACK_ATTEMPTS: u32 = 3;
+
 /// The driver of a BMC that could not be connected: every call answers the
 /// connect error, so the run fails, retries and cleans up (maintenance mode
 /// needs no BMC) on the same path as any other run.
@@ -75,6 +80,11 @@ impl BmcDriver for UnreachableBmc {
 
 impl RunDriver {
     pub(super) async fn on_failure(&mut self, message: String, transient: bool) {
+        if matches!(self.ctx.checkpoint.stage, Stage::RollingBack { .. }) {
+            // A resumed rollback failed: the run's outcome was decided when
+            // the rollback began, and its attempts are not spent again.
+            return self.rollback_failed(message, transient).await;
+        }
         let phase = self.ctx.progress.phase;
         self.record_error(phase, &message, transient);
         let attempts = self.run.attempts + 1;
@@ -123,7 +133,7 @@ impl RunDriver {
                     return self.park(reason, evidence).await;
                 }
                 Err(Flow::Failed { message, transient }) => {
-                    self.record_error(Phase::Rollback, &message, transient)
+                    return self.rollback_failed(message, transient).await;
                 }
                 Err(_) => {}
             }
@@ -142,12 +152,99 @@ impl RunDriver {
                     return self.park(reason, evidence).await;
                 }
                 Err(Flow::Failed { message, transient }) => {
-                    self.record_error(Phase::Rollback, &message, transient)
+                    return self.rollback_failed(message, transient).await;
                 }
                 Err(_) => {}
             }
         }
         self.finish(RunState::Cancelled, Some(reason)).await;
+    }
+
+    /// A rollback step failed.
+    ///
+    /// Terminal: the run ends with the outcome decided before the rollback
+    /// began; each component's status says whether it was rolled back.
+    /// Transient: the rollback is tried again later, spaced as the policy's
+    /// retry settings say (at least [`MIN_ROLLBACK_ATTEMPTS`] attempts), with the lease released and the host given back
+    /// to its cluster meanwhile. Every rollback step is journaled, so the
+    /// next attempt resumes where this one stopped (a rollback POST that may
+    /// have reached the BMC is looked for before it is sent again). When the
+    /// policy's attempts are spent the run is parked, never plainly failed: a
+    /// component may still run the new version of a failed run, and an
+    /// operator must see that.
+    async fn rollback_failed(&mut self, message: String, transient: bool) {
+        let (reason, cancelled) = match &self.ctx.checkpoint.stage {
+            Stage::RollingBack { reason, cancelled } => (reason.clone(), *cancelled),
+            _ => (message.clone(), false),
+        };
+        let outcome = if cancelled {
+            RunState::Cancelled
+        } else {
+            RunState::Failed
+        };
+        self.record_error(Phase::Rollback, &message, transient);
+        if !transient {
+            return self.finish(outcome, Some(reason)).await;
+        }
+        let tries = self
+            .ctx
+            .results
+            .errors
+            .iter()
+            .filter(|e| e.phase == Phase::Rollback && e.class == "transient")
+            .count() as u32;
+        let jitter = self.shared.config.jitter.sample();
+        let mut retry = self.policy().retry();
+        retry.max_attempts = retry.max_attempts.max(MIN_ROLLBACK_ATTEMPTS);
+        let Some(backoff) = retry.next(tries, true, jitter) else {
+            let msg = format!("the rollback did not finish after {tries} attempts: {message}");
+            let packages: Vec<serde_json::Value> = self
+                .ctx
+                .checkpoint
+                .packages
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "component": p.package.component_id,
+                        "startVersion": p.package.installed_version,
+                        "targetVersion": p.package.target_version,
+                        "status": p.status,
+                    })
+                })
+                .collect();
+            let evidence = serde_json::json!({ "lastError": message, "packages": packages });
+            return self.park(msg, evidence).await;
+        };
+        match self.leave_maintenance().await {
+            Err(Flow::LeaseLost) => return,
+            Err(Flow::Failed { message, .. }) => {
+                self.record_error(Phase::ExitMaintenance, &message, true)
+            }
+            _ => {}
+        }
+        let at = self.clock_now() + chrono_dur(backoff);
+        let mut t = Transition::to(RunState::Retrying, self.ctx.clone());
+        t.retry_at = Some(at);
+        t.error = Some(message.clone());
+        t.event = Some(
+            NewEvent::info(
+                EventType::RunTransition,
+                format!(
+                    "rollback attempt {tries} failed, trying again in {}s: {message}",
+                    backoff.as_secs()
+                ),
+            )
+            .severity(Severity::Warning)
+            .for_run(self.run.id, self.plan.id, self.host.id)
+            .details(serde_json::json!({
+                "from": "running", "to": "retrying", "rollbackAttempts": tries,
+            })),
+        );
+        if let Ok(WriteOutcome::Applied) =
+            self.shared.services.store.transition(&self.lease, t).await
+        {
+            self.emit(RunState::Retrying);
+        }
     }
 
     /// Journals the rolling-back stage, deletes staged jobs (they would
@@ -209,6 +306,9 @@ impl RunDriver {
                     PackageStatus::RollbackSubmitted { job } => {
                         self.follow_rollback(i, &p, job).await?
                     }
+                    // Never touched: nothing to read from the BMC (which
+                    // may be the very thing that is unreachable).
+                    status if !decide::touched(&status) => break,
                     _ => {
                         let inv = self.inventory_when_back().await?;
                         match decide::rollback_step(&p, &inv) {
@@ -253,9 +353,15 @@ impl RunDriver {
                 self.save(Some(ev)).await
             }
             Ok(None) => self.verify_rolled_back(i, p).await,
+            // It may have reached the BMC (a timeout): the journaled intent
+            // makes the next attempt look for its job before sending again.
+            Err(e) if e.is_transient() => Err(failed(
+                format!("rollback of {} not taken yet: {e}", p.package.name),
+                true,
+            )),
             Err(e) => {
                 let reason = format!("rollback of {} refused: {e}", p.package.name);
-                self.record_error(Phase::Rollback, &reason, e.is_transient());
+                self.record_error(Phase::Rollback, &reason, false);
                 self.set_status(i, PackageStatus::RollbackFailed { reason });
                 self.save(None).await
             }

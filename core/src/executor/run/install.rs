@@ -499,15 +499,28 @@ impl RunDriver {
     /// Waits until the BMC can take an update (Lifecycle Controller ready).
     pub(super) async fn wait_bmc_ready(&mut self) -> Step<()> {
         let deadline = Instant::now() + Duration::from_secs(self.policy().timeouts().reboot_secs);
+        // What the last read said, so the failure names why it was not ready.
+        let mut last;
         loop {
             match self.bounded(self.bmc.readiness()).await? {
                 Ok(r) if r.ready => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.is_transient() => warn!(error = %e, "readiness unknown"),
+                Ok(r) => last = r.detail.unwrap_or_default(),
+                Err(e) if e.is_transient() => {
+                    warn!(error = %e, "readiness unknown");
+                    last = e.to_string();
+                }
                 Err(e) => return Err(e.into()),
             }
             if Instant::now() >= deadline {
-                return Err(failed("the BMC did not become ready for updates", true));
+                let why = if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (last read: {last})")
+                };
+                return Err(failed(
+                    format!("the BMC did not become ready for updates{why}"),
+                    true,
+                ));
             }
             tokio::time::sleep(self.shared.config.ready_poll_interval).await;
         }

@@ -23,6 +23,8 @@ pub struct HostScript {
     pub reboot_time: Duration,
     /// Fail the first N submissions with a transient error (BMC busy).
     pub transient_submit_failures: u32,
+    /// Fail the first N rollback requests with a transient error (BMC busy).
+    pub transient_rollback_failures: u32,
     /// Jobs for these components fail.
     pub failing_components: Vec<String>,
     /// After an install the component reads this version instead.
@@ -60,6 +62,7 @@ impl Default for HostScript {
             install_time: Duration::from_secs(600),
             reboot_time: Duration::from_secs(300),
             transient_submit_failures: 0,
+            transient_rollback_failures: 0,
             failing_components: Vec::new(),
             wrong_version_after_install: None,
             never_back: false,
@@ -97,6 +100,7 @@ struct HostState {
     resets: Vec<ResetKind>,
     rollbacks: Vec<(String, String)>,
     submit_failures_left: u32,
+    rollback_failures_left: u32,
     calls: u64,
 }
 
@@ -122,6 +126,7 @@ impl FakeFleet {
             .map(|(id, (_, _, v))| (id.clone(), v.clone()))
             .collect();
         let submit_failures_left = script.transient_submit_failures;
+        let rollback_failures_left = script.transient_rollback_failures;
         lock(&self.hosts).insert(
             fqdn.to_string(),
             Arc::new(Mutex::new(HostState {
@@ -136,6 +141,7 @@ impl FakeFleet {
                 resets: Vec::new(),
                 rollbacks: Vec::new(),
                 submit_failures_left,
+                rollback_failures_left,
                 calls: 0,
             })),
         );
@@ -563,6 +569,13 @@ impl BmcDriver for FakeBmc {
         let mut s = lock(&self.state);
         self.tick(&mut s);
         self.down(&s)?;
+        if s.rollback_failures_left > 0 {
+            s.rollback_failures_left -= 1;
+            return Err(
+                Error::new(&self.name, ErrorKind::Busy, "job already running")
+                    .with_message_id("IDRAC.2.8.RAC0679"),
+            );
+        }
         let cid = component.component_id.clone().unwrap_or_default();
         let Some(prev) = s.previous.get(&cid).cloned() else {
             return Err(Error::new(
