@@ -1,6 +1,8 @@
 //! API under load: 1,000 simulated iDRACs in a running campaign driven by
 //! a `firmflowd` child process (memory store), 50 clients polling
-//! `GET /api/v1/plans/{id}` and 10 SSE subscribers following the plan.
+//! `GET /api/v1/plans/{id}` (each once a second, as a dashboard does;
+//! `POLL_EVERY_MS=0` polls in a closed loop) and 10 SSE subscribers
+//! following the plan.
 //! Prints the GET latency percentiles and, per subscriber, the events it
 //! missed or received twice against the audit trail read afterwards.
 //!
@@ -19,6 +21,15 @@ const HOSTS: usize = 1000;
 const POLLERS: usize = 50;
 const SUBSCRIBERS: usize = 10;
 const WINDOW: Duration = Duration::from_secs(20);
+
+/// Each poller's period (`POLL_EVERY_MS`, default 1000; 0: back to back).
+fn poll_every() -> Duration {
+    let ms = std::env::var("POLL_EVERY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000u64);
+    Duration::from_millis(ms)
+}
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
@@ -71,14 +82,22 @@ async fn main() {
         200
     );
     let mut pollers = Vec::new();
-    for _ in 0..POLLERS {
+    let every = poll_every();
+    for i in 0..POLLERS {
         let api = op.clone();
         let path = format!("/api/v1/plans/{plan}");
         pollers.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut running_seen = 0usize;
+            // Spread the pollers over the period, as independent clients are.
+            tokio::time::sleep(every * i as u32 / POLLERS as u32).await;
+            let mut tick = tokio::time::interval(every.max(Duration::from_micros(1)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let end = Instant::now() + WINDOW;
             while Instant::now() < end {
+                if !every.is_zero() {
+                    tick.tick().await;
+                }
                 let t = Instant::now();
                 let (code, body) = api.get(&path).await;
                 lat.push(t.elapsed());
@@ -123,7 +142,7 @@ async fn main() {
     let (_, p) = op.get(&format!("/api/v1/plans/{plan}")).await;
     let truth_set: BTreeSet<i64> = truth.iter().copied().collect();
     println!(
-        "firmflowd api_load: {HOSTS} hosts, {POLLERS} pollers of GET plan for {WINDOW:?}, {SUBSCRIBERS} SSE subscribers"
+        "firmflowd api_load: {HOSTS} hosts, {POLLERS} pollers of GET plan (every {every:?}) for {WINDOW:?}, {SUBSCRIBERS} SSE subscribers"
     );
     println!(
         "campaign: status {} in {:.1?}, counts {}",
@@ -138,6 +157,19 @@ async fn main() {
         pct(&lat, 0.99),
         lat.last().copied().unwrap_or_default()
     );
+    // Why runs failed, most frequent first (the first 100 characters).
+    let mut why: std::collections::BTreeMap<String, usize> = Default::default();
+    for h in p["hosts"].as_array().into_iter().flatten() {
+        if h["state"] == "failed" {
+            let e = h["last_error"].as_str().unwrap_or("?");
+            *why.entry(e.chars().take(100).collect()).or_default() += 1;
+        }
+    }
+    let mut why: Vec<_> = why.into_iter().collect();
+    why.sort_by(|a, b| b.1.cmp(&a.1));
+    for (e, n) in why.iter().take(5) {
+        println!("failed runs: {n} × {e}");
+    }
     println!("audit trail of the plan: {} events", truth.len());
     for (i, r) in received.iter().enumerate() {
         let got: BTreeSet<i64> = r.iter().copied().collect();

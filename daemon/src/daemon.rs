@@ -39,7 +39,7 @@ pub async fn run(
         .map(crate::tls::server_config)
         .transpose()?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let engine = Arc::new(Engine::open(&config, Some(metrics.bmc.clone())).await?);
+    let engine = Arc::new(Engine::open(&config, Some(&metrics)).await?);
     let executor = engine.executor.clone();
     // Phase durations from the progress stream.
     let mut progress = executor.subscribe();
@@ -65,6 +65,7 @@ pub async fn run(
         config: Arc::new(config.clone()),
         handle: handle.clone(),
         stopping: stop_rx,
+        plan_views: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await

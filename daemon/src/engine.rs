@@ -4,8 +4,10 @@
 //! the executor over them. Two daemons on one PostgreSQL share the work
 //! through the store's leases; one that is killed is taken over.
 
-use crate::bmc_metrics::{BmcMetrics, MeteredConnector};
+use crate::bmc_metrics::MeteredConnector;
 use crate::config::{Config, StoreKind, Timing};
+use crate::metrics::Metrics;
+use crate::store_metrics::MeteredStore;
 use anyhow::Context as _;
 use firmflow_catalog::{CatalogSource, ModeResolver, PackageCache};
 use firmflow_core::SystemClock;
@@ -63,7 +65,9 @@ pub fn executor_config(c: &Config) -> ExecutorConfig {
 
 impl Engine {
     /// Opens the store and builds everything around it.
-    pub async fn open(c: &Config, bmc_metrics: Option<BmcMetrics>) -> anyhow::Result<Self> {
+    /// With `metrics`, BMC operations and store writes are measured (the
+    /// engine and the API go through the same metered connector and store).
+    pub async fn open(c: &Config, metrics: Option<&Metrics>) -> anyhow::Result<Self> {
         let (store, pg): (Arc<dyn Store>, Option<PgStore>) = match c.store.kind {
             StoreKind::Memory => (Arc::new(MemoryStore::new(Arc::new(SystemClock))), None),
             StoreKind::Postgres => {
@@ -76,6 +80,10 @@ impl Engine {
                     .context("opening the PostgreSQL store (store.url)")?;
                 (Arc::new(pg.clone()), Some(pg))
             }
+        };
+        let store: Arc<dyn Store> = match metrics {
+            Some(m) => Arc::new(MeteredStore::new(store, m.store_writes.clone())),
+            None => store,
         };
         let provider = firmflow_ops::bmc::credential_provider(c.credentials.vault.as_ref())
             .context("credentials.vault")?;
@@ -102,8 +110,8 @@ impl Engine {
         let fleet: Arc<dyn BmcConnector> =
             Arc::new(FleetConnector::new(&bmc, deps).context("bmc")?);
         // Engine and API read the BMCs through the same metered connector.
-        let connector: Arc<dyn BmcConnector> = match bmc_metrics {
-            Some(m) => Arc::new(MeteredConnector::new(fleet, m)),
+        let connector: Arc<dyn BmcConnector> = match metrics {
+            Some(m) => Arc::new(MeteredConnector::new(fleet, m.bmc.clone())),
             None => fleet,
         };
         let cluster = cluster_manager(c, provider)?;

@@ -22,5 +22,6 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod metrics;
+pub mod store_metrics;
 pub mod tls;
 pub mod ui;

@@ -7,6 +7,7 @@
 //! ([`crate::bmc_metrics`]).
 
 use crate::bmc_metrics::BmcMetrics;
+use crate::store_metrics::StoreMetrics;
 use firmflow_core::executor::ProgressEvent;
 use firmflow_core::model::{Phase, RunId};
 use prometheus::{
@@ -35,6 +36,8 @@ pub struct Metrics {
     pub store: GaugeVec,
     /// BMC operations, their latency and sessions open ([`crate::bmc_metrics`]).
     pub bmc: BmcMetrics,
+    /// Store write latency by operation ([`crate::store_metrics`]).
+    pub store_writes: StoreMetrics,
 }
 
 fn phase_name(p: &Phase) -> String {
@@ -82,6 +85,7 @@ impl Metrics {
         registry.register(Box::new(sse_events.clone()))?;
         registry.register(Box::new(store.clone()))?;
         let bmc = BmcMetrics::register(&registry)?;
+        let store_writes = StoreMetrics::register(&registry)?;
         Ok(Self {
             registry,
             runs,
@@ -92,6 +96,7 @@ impl Metrics {
             sse_events,
             store,
             bmc,
+            store_writes,
         })
     }
 

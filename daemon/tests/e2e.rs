@@ -150,6 +150,16 @@ async fn campaign(store: &str, w: &World) {
         m.contains("firmflowd_bmc_sessions_open{host_kind=\"idrac\"} 0"),
         "{m}"
     );
+    // Store writes are timed: the runs' checkpoints and claims among them.
+    let writes = |op: &str| -> u64 {
+        let key = format!("firmflowd_store_write_duration_seconds_count{{operation=\"{op}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(writes("checkpoint") >= w.fleet.hosts().len() as u64, "{m}");
+    assert!(writes("claim") >= 1 && writes("transition") >= 1, "{m}");
     assert_eq!(d.terminate(), 0, "SIGTERM on an idle daemon exits 0");
 }
 

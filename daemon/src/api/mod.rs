@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod plans;
 pub mod progress;
 pub mod system;
+pub mod view_cache;
 
 use crate::auth::{AuthError, Caller, Tokens};
 use crate::config::{Config, Role};
@@ -53,6 +54,8 @@ pub struct AppState {
     pub handle: Arc<Mutex<Option<ExecutorHandle>>>,
     /// Set when the daemon stops: live streams end.
     pub stopping: watch::Receiver<bool>,
+    /// Shared snapshots of whole plan views (polled by many clients).
+    pub plan_views: Arc<view_cache::PlanViews>,
 }
 
 /// An API error.

@@ -12,7 +12,8 @@ use crate::config::Role;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use firmflow_catalog::{
     CatalogIndex, DryRunInput, DurationModel, HostFacts, PackageLocator, dry_run as simulate,
@@ -232,6 +233,9 @@ pub struct PlanSummary {
 pub(crate) async fn visible_plan(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Plan> {
     let id = parse_plan_id(id)?;
     let p = s.store.get_plan(id).await?;
+    if caller.datacenter.is_none() {
+        return Ok(p);
+    }
     let hosts = host_index(s.store.as_ref()).await?;
     if !plan_visible(s.store.as_ref(), caller, id, &hosts).await? {
         return Err(ApiError::not_found(format!("plan {id} not found")));
@@ -292,7 +296,7 @@ pub async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<PlanViewQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let since = match &q.since {
         Some(t) => Some(
             DateTime::parse_from_rfc3339(t)
@@ -305,7 +309,23 @@ pub async fn get_one(
         None => None,
     };
     let p = visible_plan(&s, &caller, &id).await?;
-    Ok(Json(plan_view(&s, &caller, &p, since).await?))
+    let body = match since {
+        Some(_) => json_bytes(&plan_view(&s, &caller, &p, since).await?)?,
+        None => {
+            s.plan_views
+                .get_or_compute(p.id, caller.datacenter, || async {
+                    json_bytes(&plan_view(&s, &caller, &p, None).await?)
+                })
+                .await?
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn json_bytes(v: &Value) -> ApiResult<Bytes> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(format!("serialising the plan view: {e}")))
 }
 
 /// Records who did what to a plan (the status change itself carries the
@@ -337,6 +357,7 @@ macro_rules! plan_action {
             let $p = plan.id;
             let $who = caller.user_id;
             $call.await?;
+            $s.plan_views.forget($p);
             audit(&$s, &caller, $p, $what).await;
             tracing::info!(plan = %$p, action = $what, by = %caller.name, "plan action");
             let p = $s.store.get_plan($p).await?;
