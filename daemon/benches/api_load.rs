@@ -166,7 +166,7 @@ async fn main() {
         }
     }
     let mut why: Vec<_> = why.into_iter().collect();
-    why.sort_by(|a, b| b.1.cmp(&a.1));
+    why.sort_by_key(|w| std::cmp::Reverse(w.1));
     for (e, n) in why.iter().take(5) {
         println!("failed runs: {n} × {e}");
     }
