@@ -40,6 +40,15 @@ pub async fn run(
         .transpose()?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
     let engine = Arc::new(Engine::open(&config, Some(&metrics)).await?);
+    if let Some(pg) = &engine.pg {
+        let n = crate::rls::provision(pg, &config.api.tokens).await?;
+        if n > 0 {
+            tracing::info!(
+                tokens = n,
+                "datacenter-scoped tokens read under row-level security"
+            );
+        }
+    }
     let executor = engine.executor.clone();
     // Phase durations from the progress stream.
     let mut progress = executor.subscribe();

@@ -22,6 +22,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod metrics;
+pub mod rls;
 pub mod store_metrics;
 pub mod tls;
 pub mod ui;

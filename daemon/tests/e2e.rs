@@ -7,8 +7,12 @@
 
 mod support;
 
+use firmflow_core::SystemClock;
+use firmflow_core::store::HostStore as _;
+use firmflow_store_postgres::{PgConfig, PgStore};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
@@ -160,6 +164,25 @@ async fn campaign(store: &str, w: &World) {
     };
     assert!(writes("checkpoint") >= w.fleet.hosts().len() as u64, "{m}");
     assert!(writes("claim") >= 1 && writes("transition") >= 1, "{m}");
+    // Datacenter scope (on PostgreSQL, by its row-level security): the
+    // lab's token sees the lab's hosts, plan and runs; another sees nothing.
+    let lab = d.client(Some("lab-token"));
+    let far = d.client(Some("far-token"));
+    let (_, hosts) = lab.get("/api/v1/hosts").await;
+    assert_eq!(
+        hosts["items"].as_array().map(Vec::len),
+        Some(w.fleet.hosts().len())
+    );
+    let (code, _) = lab.get(&format!("/api/v1/plans/{plan}")).await;
+    assert_eq!(code, 200);
+    let (_, hosts) = far.get("/api/v1/hosts").await;
+    assert_eq!(hosts["items"], json!([]));
+    let (_, plans) = far.get("/api/v1/plans").await;
+    assert_eq!(plans["items"], json!([]));
+    let (_, events) = far.get("/api/v1/events").await;
+    assert_eq!(events["items"], json!([]));
+    assert_eq!(far.get(&format!("/api/v1/plans/{plan}")).await.0, 404);
+    assert_eq!(far.get(&format!("/api/v1/runs/{run}")).await.0, 404);
     assert_eq!(d.terminate(), 0, "SIGTERM on an idle daemon exits 0");
 }
 
@@ -174,6 +197,22 @@ async fn postgres_campaign_over_the_api() {
     let w = world(4).await;
     let db = Db::new("e2e").await;
     campaign(&format!("kind = \"postgres\"\nurl = \"{}\"", db.url()), &w).await;
+    // The scoped tokens are users of the database's row-level security:
+    // read as them, straight from the store, the database itself hides
+    // every other datacenter (no daemon filter in between).
+    let pg = PgStore::connect(
+        PgConfig::new(db.url()).schema("firmflow"),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("store");
+    let seen = |name: &str| {
+        let scoped = pg.scoped(firmflowd::auth::user_id(name));
+        async move { scoped.list_hosts().await.expect("scoped read").len() }
+    };
+    assert_eq!(seen("lab-ops").await, w.fleet.hosts().len());
+    assert_eq!(seen("far-ops").await, 0);
+    pg.close().await;
     db.drop_db().await;
 }
 

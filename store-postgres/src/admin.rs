@@ -124,6 +124,104 @@ impl PgStore {
         Ok(())
     }
 
+    /// Makes sure a user exists with this id, name and role, with access to
+    /// exactly `datacenters` (each created under its id and name when
+    /// missing), and its database role ([`crate::user_role_name`]). For a
+    /// daemon whose API tokens are the users: run at every start, by every
+    /// daemon, it converges on the configuration (a role or datacenter
+    /// changed in the config is changed here; grants not in it are revoked).
+    /// Needs a login role with CREATEROLE (the unscoped handle).
+    pub async fn provision_user(
+        &self,
+        id: UserId,
+        name: &str,
+        role: UserRole,
+        datacenters: &[(DatacenterId, &str)],
+    ) -> Result<(), PgStoreError> {
+        let db_role = crate::user_role_name(id);
+        let mut tx = self.begin().await?;
+        // Two daemons starting together must not race on CREATE ROLE.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('firmflow.provision_user'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO users (id, name, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role, \
+             updated_at = now()",
+        )
+        .bind(id.0)
+        .bind(name)
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+                .bind(&db_role)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let mut ddl = Vec::new();
+        if !exists {
+            ddl.push(format!("CREATE ROLE \"{db_role}\" NOLOGIN"));
+        }
+        // Granting again is a notice, not an error.
+        ddl.push(format!("GRANT {} TO \"{db_role}\"", crate::SCOPED_ROLE));
+        ddl.push(format!("GRANT \"{db_role}\" TO CURRENT_USER"));
+        // The name is ff_u_ and hex digits only: safe to splice.
+        for sql in ddl {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let mut granted = Vec::with_capacity(datacenters.len());
+        for (dc, dc_name) in datacenters {
+            sqlx::query(
+                "INSERT INTO datacenters (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(dc.0)
+            .bind(dc_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let named: Option<uuid::Uuid> =
+                sqlx::query_scalar("SELECT id FROM datacenters WHERE name = $1")
+                    .bind(dc_name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if named.is_some_and(|n| n != dc.0) {
+                return Err(PgStoreError::Store(firmflow_core::store::Error::Conflict(
+                    format!(
+                        "datacenter {dc_name:?} exists under another id than the one its hosts carry ({dc})"
+                    ),
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO user_datacenter_access (user_id, datacenter_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id.0)
+            .bind(dc.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            granted.push(dc.0);
+        }
+        sqlx::query(
+            "DELETE FROM user_datacenter_access WHERE user_id = $1 AND NOT (datacenter_id = ANY($2))",
+        )
+        .bind(id.0)
+        .bind(&granted)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
     /// Makes sure the partitions of this month and the next `months_ahead`
     /// exist (by the store's clock).
     pub async fn ensure_event_partitions(&self, months_ahead: u32) -> Result<u32, PgStoreError> {

@@ -271,3 +271,46 @@ async fn viewer_reads_but_never_writes_and_admin_sees_all() {
     assert!(nobody.list_hosts().await.expect("hosts").is_empty());
     assert!(nobody.list_plans().await.expect("plans").is_empty());
 }
+
+/// A daemon provisions its API tokens as users at every start: the same
+/// call converges (run twice, nothing breaks), creates datacenters its
+/// hosts name by id, and revokes grants the configuration no longer has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioning_a_token_user_converges_on_its_datacenters() {
+    let w = world().await;
+    let dc3 = DatacenterId::new();
+    let mut n3 = NewHost::idrac("h3.dc3.example.net", "10.3.0.1");
+    n3.datacenter_id = Some(dc3);
+    let h3 = w.store.add_host(n3).await.expect("h3");
+    let token = UserId::new();
+    for _ in 0..2 {
+        w.store
+            .provision_user(token, "ops-dc3", UserRole::Operator, &[(dc3, "dc3")])
+            .await
+            .expect("provision");
+    }
+    let scoped = w.store.scoped(token);
+    let ids = |hs: Vec<Host>| hs.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_eq!(ids(scoped.list_hosts().await.expect("hosts")), vec![h3.id]);
+    // Moved to dc1 in the config: dc3 is revoked, dc1 granted.
+    w.store
+        .provision_user(token, "ops-dc3", UserRole::Operator, &[(w.dc1, "dc1")])
+        .await
+        .expect("re-provision");
+    assert_eq!(
+        ids(scoped.list_hosts().await.expect("hosts")),
+        vec![w.h1.id]
+    );
+    // A name already used by another id is refused, naming it.
+    let e = w
+        .store
+        .provision_user(
+            token,
+            "ops-dc3",
+            UserRole::Operator,
+            &[(DatacenterId::new(), "dc2")],
+        )
+        .await
+        .expect_err("name clash");
+    assert!(e.to_string().contains("dc2"), "{e}");
+}

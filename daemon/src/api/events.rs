@@ -44,9 +44,9 @@ pub async fn runs_of_plan(
     Query(page): Query<Page>,
 ) -> ApiResult<Json<Paged<HostRun>>> {
     let plan = visible_plan(&s, &caller, &id).await?;
-    let hosts = host_index(s.store.as_ref()).await?;
-    let mut runs: Vec<HostRun> = s
-        .store
+    let store = s.reader(&caller);
+    let hosts = host_index(store.as_ref()).await?;
+    let mut runs: Vec<HostRun> = store
         .list_runs(plan.id)
         .await?
         .into_iter()
@@ -68,8 +68,9 @@ pub async fn run(
     let rid: RunId = id.parse().map_err(|_| {
         ApiError::bad_request(format!("id: {id:?} is not a run id (UUID)")).field("id")
     })?;
-    let r = s.store.get_run(rid).await?;
-    let hosts = host_index(s.store.as_ref()).await?;
+    let store = s.reader(&caller);
+    let r = store.get_run(rid).await?;
+    let hosts = host_index(store.as_ref()).await?;
     if !caller.sees(dc_of(&hosts, r.host_id)) {
         return Err(ApiError::not_found(format!("run {rid} not found")));
     }
@@ -190,10 +191,11 @@ pub async fn list(
         limit: Some(limit + 1),
     };
     let mut scope = EventScope::new(&s).await?;
+    let store = s.reader(&caller);
     let mut out = Vec::new();
     // A scoped caller's rows may be sparse: read on until the page is full.
     loop {
-        let batch = s.store.list_events(&filter).await?;
+        let batch = store.list_events(&filter).await?;
         let done = batch.len() <= limit;
         let last = batch.last().map(|e| e.seq);
         for e in batch {

@@ -45,7 +45,7 @@ pub(crate) fn parse_host_id(s: &str) -> ApiResult<HostId> {
 
 async fn visible_host(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Host> {
     let id = parse_host_id(id)?;
-    let h = s.store.get_host(id).await?;
+    let h = s.reader(caller).get_host(id).await?;
     if !caller.sees(h.datacenter_id) {
         return Err(ApiError::not_found(format!("host {id} not found")));
     }
@@ -82,7 +82,7 @@ pub async fn list(
     let kind = q.mgmt_kind.as_deref().map(MgmtKind::from);
     let needle = q.q.as_deref().map(str::to_ascii_lowercase);
     let mut hosts: Vec<Host> = s
-        .store
+        .reader(&caller)
         .list_hosts()
         .await?
         .into_iter()
@@ -455,7 +455,7 @@ pub async fn compliance(
                 .field("catalog")
         })?;
     let all: Vec<Host> = s
-        .store
+        .reader(&caller)
         .list_hosts()
         .await?
         .into_iter()

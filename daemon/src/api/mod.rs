@@ -58,6 +58,14 @@ pub struct AppState {
     pub plan_views: Arc<view_cache::PlanViews>,
 }
 
+impl AppState {
+    /// The store `caller` reads through: PostgreSQL's row-level security
+    /// for a datacenter-scoped caller ([`crate::rls`]).
+    pub fn reader(&self, caller: &Caller) -> Arc<dyn Store> {
+        crate::rls::reader(&self.store, self.engine.pg.as_ref(), caller)
+    }
+}
+
 /// An API error.
 #[derive(Debug)]
 pub struct ApiError {

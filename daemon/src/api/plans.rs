@@ -182,13 +182,14 @@ pub async fn list(
         })?),
         None => None,
     };
-    let hosts = host_index(s.store.as_ref()).await?;
+    let store = s.reader(&caller);
+    let hosts = host_index(store.as_ref()).await?;
     let mut plans = Vec::new();
-    for p in s.store.list_plans().await? {
+    for p in store.list_plans().await? {
         if status.is_some_and(|st| p.status != st) {
             continue;
         }
-        if plan_visible(s.store.as_ref(), &caller, p.id, &hosts).await? {
+        if plan_visible(store.as_ref(), &caller, p.id, &hosts).await? {
             plans.push(p);
         }
     }
@@ -203,8 +204,8 @@ pub async fn list(
     let now = Utc::now();
     let mut items = Vec::with_capacity(page.items.len());
     for p in page.items {
-        let counts = s.store.run_counts(p.id).await?;
-        let runs = s.store.list_runs(p.id).await?;
+        let counts = store.run_counts(p.id).await?;
+        let runs = store.list_runs(p.id).await?;
         let progress = progress::plan_progress(&p, &counts, &runs, now);
         items.push(PlanSummary {
             plan: p,
@@ -232,12 +233,13 @@ pub struct PlanSummary {
 
 pub(crate) async fn visible_plan(s: &AppState, caller: &Caller, id: &str) -> ApiResult<Plan> {
     let id = parse_plan_id(id)?;
-    let p = s.store.get_plan(id).await?;
+    let store = s.reader(caller);
+    let p = store.get_plan(id).await?;
     if caller.datacenter.is_none() {
         return Ok(p);
     }
-    let hosts = host_index(s.store.as_ref()).await?;
-    if !plan_visible(s.store.as_ref(), caller, id, &hosts).await? {
+    let hosts = host_index(store.as_ref()).await?;
+    if !plan_visible(store.as_ref(), caller, id, &hosts).await? {
         return Err(ApiError::not_found(format!("plan {id} not found")));
     }
     Ok(p)
@@ -261,10 +263,10 @@ pub(crate) async fn plan_view(
 ) -> ApiResult<Value> {
     // Read the time first: `next_since` must not pass a row written during the read.
     let now = Utc::now();
-    let counts = s.store.run_counts(p.id).await?;
-    let hosts = host_index(s.store.as_ref()).await?;
-    let runs: Vec<HostRun> = s
-        .store
+    let store = s.reader(caller);
+    let counts = store.run_counts(p.id).await?;
+    let hosts = host_index(store.as_ref()).await?;
+    let runs: Vec<HostRun> = store
         .list_runs(p.id)
         .await?
         .into_iter()
