@@ -33,6 +33,7 @@ mod credentials;
 mod crypto;
 mod error;
 mod events;
+mod group_commit;
 mod hosts;
 mod jobs;
 mod notify;
@@ -190,6 +191,8 @@ pub(crate) struct Inner {
     pub(crate) scan_limit: usize,
     pub(crate) notifier: notify::WorkNotifier,
     pub(crate) metrics: Metrics,
+    /// Run writes of this store, committed in groups.
+    pub(crate) group_commit: group_commit::GroupCommit,
 }
 
 /// Counters of one store (all its handles), for benchmarks and metrics.
@@ -211,6 +214,11 @@ pub struct StoreMetrics {
     pub claim_p50: Duration,
     /// 99th percentile claim latency.
     pub claim_p99: Duration,
+    /// Statements that carried run writes (group commit): with
+    /// `fenced_writes` this gives the writes per commit.
+    pub write_batches: u64,
+    /// The most run writes one of those statements carried.
+    pub largest_batch: u64,
 }
 
 /// The PostgreSQL store. Cheap to clone (one shared pool).
@@ -304,6 +312,7 @@ impl PgStore {
                     &schema,
                     config.notify_debounce,
                 ),
+                group_commit: group_commit::GroupCommit::start(pool.clone()),
             }),
             identity: None,
         };
@@ -373,6 +382,8 @@ impl PgStore {
             claims: lat.len() as u64,
             claim_p50: pct(0.5),
             claim_p99: pct(0.99),
+            write_batches: self.inner.group_commit.batches(),
+            largest_batch: self.inner.group_commit.largest(),
         }
     }
 

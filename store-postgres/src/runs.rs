@@ -20,6 +20,7 @@
 //! claim is retried (its next snapshot no longer offers the host).
 
 use crate::error::{db_err, is_host_busy_conflict};
+use crate::group_commit::{EventRow, RunWrite};
 use crate::rows::{self, RUN_COLS, get, secs};
 use crate::{PgStore, with_conn};
 use async_trait::async_trait;
@@ -606,6 +607,45 @@ impl RunStore for PgStore {
             None => None,
         };
         let epoch = i64::try_from(lease.epoch).unwrap_or(-1);
+        if self.identity.is_none() {
+            // The daemon's own writes: group commit with other runs' writes.
+            let write = RunWrite {
+                run_id: lease.run_id.0,
+                from: change.from.as_str(),
+                to: change.to.as_str(),
+                ctx,
+                add_attempts: i32::from(change.count_failure),
+                retry_at: change.retry_at,
+                error: change.error.clone(),
+                now,
+                owner: lease.owner.as_str().to_string(),
+                epoch,
+                event: event.map(|e| EventRow {
+                    event_type: e.event_type.as_str().to_string(),
+                    severity: e.severity.as_str(),
+                    message: e.message,
+                    details: e.details,
+                    user_id: e.user_id.map(|u| u.0),
+                    host_id: e.host_id.map(|h| h.0),
+                    plan_id: e.plan_id.map(|p| p.0),
+                    run_id: e.run_id.map(|r| r.0),
+                }),
+            };
+            return match self.inner.group_commit.write(write).await? {
+                Some(plan) => {
+                    self.count_fenced_write();
+                    if change.to != RunState::Running {
+                        // A slot freed, or the run is claimable again.
+                        self.inner.notifier.wake(plan);
+                    }
+                    Ok(WriteOutcome::Applied)
+                }
+                None => {
+                    let mut c = self.inner.pool.acquire().await.map_err(db_err)?;
+                    Self::diagnose(&mut c, lease).await
+                }
+            };
+        }
         with_conn!(self, c => {
             let q = sqlx::query(AssertSqlSafe(TRANSITION_SQL.as_str()))
                 .bind(lease.run_id.0)

@@ -325,3 +325,121 @@ async fn job_queue_hands_each_job_to_one_worker() {
     s.close().await;
     drop(guard);
 }
+
+/// Many runs' writes at once go through group commit: each is fenced on
+/// its own (a stale epoch among valid ones writes nothing, and says so),
+/// each applied write has its event, and none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_in_one_group_are_each_fenced() {
+    let (s, _clock, guard) = common::store("group").await;
+    let mut targets = Vec::new();
+    for i in 0..120 {
+        let h = s
+            .add_host(NewHost::idrac(
+                format!("g{i}.example.net"),
+                format!("10.9.{}.{}", i / 200, i % 200),
+            ))
+            .await
+            .expect("host");
+        targets.push(PlanTarget {
+            host_id: h.id,
+            priority: 0,
+            conditions: serde_json::json!({}),
+        });
+    }
+    let mut policy = Policy::new(UpdateMode::SpecificPackage);
+    policy.max_concurrent = 1000;
+    let plan = s
+        .create_plan(NewPlan {
+            name: "group".into(),
+            policy,
+            maintenance_window: None,
+            approval_required: false,
+            targets,
+            artifacts: vec![],
+            created_by: None,
+            idempotency_key: None,
+        })
+        .await
+        .expect("plan")
+        .plan;
+    assert!(
+        s.set_plan_status(plan.id, PlanStatus::Draft, PlanStatus::Running, None, None)
+            .await
+            .expect("start")
+    );
+    let w = WorkerId::generate("w");
+    let claimed = claim(&s, &w, plan.id, 120).await;
+    assert_eq!(claimed.len(), 120);
+    let before = s
+        .list_events(&EventFilter {
+            plan_id: Some(plan.id),
+            ..Default::default()
+        })
+        .await
+        .expect("events")
+        .len();
+    // Every third write carries a stale epoch; every other one completes.
+    let mut writes = tokio::task::JoinSet::new();
+    for (i, c) in claimed.iter().enumerate() {
+        let s = s.clone();
+        let mut lease = c.lease.clone();
+        if i % 3 == 0 {
+            lease.epoch += 1;
+        }
+        let mut ctx = c.run.ctx.clone();
+        ctx.progress.message = format!("write {i}");
+        let t = if i % 2 == 0 {
+            Transition::to(RunState::Completed, ctx)
+        } else {
+            let mut t = Transition::checkpoint(ctx);
+            t.event = Some(NewEvent::info(EventType::RunStep, format!("step {i}")));
+            t
+        };
+        writes.spawn(async move { (i, s.transition(&lease, t).await.expect("write")) });
+    }
+    let outcomes = writes.join_all().await;
+    let mut applied = 0;
+    for (i, o) in &outcomes {
+        if i % 3 == 0 {
+            assert_eq!(*o, WriteOutcome::LeaseLost, "write {i}");
+        } else {
+            assert_eq!(*o, WriteOutcome::Applied, "write {i}");
+            applied += 1;
+        }
+    }
+    for (i, c) in claimed.iter().enumerate() {
+        let r = s.get_run(c.run.id).await.expect("run");
+        if i % 3 == 0 {
+            assert_eq!(r.state, RunState::Running, "fenced out: {i}");
+            assert_ne!(r.ctx.progress.message, format!("write {i}"));
+        } else {
+            assert_eq!(r.ctx.progress.message, format!("write {i}"));
+            let want = if i % 2 == 0 {
+                RunState::Completed
+            } else {
+                RunState::Running
+            };
+            assert_eq!(r.state, want, "{i}");
+        }
+    }
+    let events = s
+        .list_events(&EventFilter {
+            plan_id: Some(plan.id),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(
+        events.len() - before,
+        applied,
+        "one event per applied write"
+    );
+    assert!(events.windows(2).all(|p| p[0].seq < p[1].seq));
+    let m = s.metrics();
+    assert!(
+        m.largest_batch > 1 && m.write_batches < 120,
+        "the writes went in groups: {m:?}"
+    );
+    drop(guard);
+}
