@@ -198,9 +198,13 @@ async fn bench(url: &str) {
     let mut claims = 0;
     let mut p50 = Duration::ZERO;
     let mut p99 = Duration::ZERO;
+    let mut batches = 0;
+    let mut largest = 0;
     for s in &stores {
         let m = s.metrics();
         writes += m.fenced_writes;
+        batches += m.write_batches;
+        largest = largest.max(m.largest_batch);
         claims += m.claims;
         p50 = p50.max(m.claim_p50);
         p99 = p99.max(m.claim_p99);
@@ -214,6 +218,10 @@ async fn bench(url: &str) {
         "plan_10k_pg: fenced writes   {writes} ({:.1} per host), {:.0}/s",
         writes as f64 / hosts as f64,
         writes as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "plan_10k_pg: group commit    {batches} statements carried the run writes, {:.1} writes each, largest {largest}",
+        writes as f64 / batches.max(1) as f64
     );
     println!(
         "plan_10k_pg: claims          {claims}, latency p50 {:.1} ms, p99 {:.1} ms (worst executor)",
