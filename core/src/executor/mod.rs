@@ -10,7 +10,6 @@
 
 mod decide;
 mod plans;
-mod poll;
 pub mod progress;
 mod run;
 
@@ -54,8 +53,7 @@ pub struct ExecutorConfig {
     pub poll_interval: Duration,
     /// First BMC job poll delay.
     pub job_poll_initial: Duration,
-    /// Longest BMC job poll delay (the delay grows ×1.5 per poll, or lands
-    /// at the end the job's progress predicts: `executor/poll.rs`).
+    /// Longest BMC job poll delay (the delay grows ×1.5 per poll).
     pub job_poll_max: Duration,
     /// Readiness poll period while waiting for a host to come back.
     pub ready_poll_interval: Duration,

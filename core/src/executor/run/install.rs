@@ -2,7 +2,6 @@
 //! submission, job following, verification by inventory, and the batched
 //! reboot that applies staged jobs.
 
-use crate::executor::poll::JobPolls;
 use super::{Flow, RunDriver, Step, failed};
 use crate::bmc::{
     self, ApplyTime, BmcJobState, Inventory, JobQuery, JobSearch, PowerState, ResetKind,
@@ -323,14 +322,9 @@ impl RunDriver {
     async fn follow(&mut self, i: usize, job: JobHandle, intent: Option<Intent>) -> Step<()> {
         let pkg = self.package(i)?;
         let deadline = Instant::now() + Duration::from_secs(self.policy().timeouts().install_secs);
-        let mut polls = JobPolls::new(
-            self.shared.config.job_poll_initial,
-            self.shared.config.job_poll_max,
-        );
+        let mut delay = self.shared.config.job_poll_initial;
         let mut last_percent = None;
         loop {
-            // The job's progress this poll, which spaces the next.
-            let mut seen = None;
             self.guard()?;
             if self.shutting_down() {
                 // The job id is recorded: whoever resumes polls it.
@@ -394,7 +388,6 @@ impl RunDriver {
                         } else {
                             Phase::Install
                         };
-                        seen = st.percent;
                         if st.percent != last_percent || self.ctx.progress.phase != phase {
                             last_percent = st.percent;
                             let msg = format!(
@@ -421,7 +414,8 @@ impl RunDriver {
                     true,
                 ));
             }
-            tokio::time::sleep(polls.next(Instant::now(), seen)).await;
+            tokio::time::sleep(delay).await;
+            delay = (delay.mul_f64(1.5)).min(self.shared.config.job_poll_max);
         }
     }
 
