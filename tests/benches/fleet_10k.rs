@@ -166,11 +166,21 @@ async fn run() {
     // A clean fleet should need neither: retries and takeovers here are the
     // cost of load (a lease not renewed in time, a request timing out).
     let (mut resumes, mut retried, mut errors) = (0u32, 0u32, 0usize);
+    let mut samples: Vec<String> = Vec::new();
     for r in w.store.list_runs(pid).await.expect("runs") {
         *states.entry(r.state.as_str()).or_default() += 1;
         resumes += r.resumes;
         retried += r.attempts;
         errors += r.ctx.results.errors.len();
+        for e in r
+            .ctx
+            .results
+            .errors
+            .iter()
+            .take(5usize.saturating_sub(samples.len()))
+        {
+            samples.push(format!("{:?} {}: {}", e.phase, e.class, e.message));
+        }
     }
     let completed = states.get("completed").copied().unwrap_or(0);
     let failed = states.get("failed").copied().unwrap_or(0);
@@ -211,6 +221,9 @@ async fn run() {
     println!(
         "resumes after a lost lease: {resumes}; failed attempts: {retried}; errors recorded: {errors}"
     );
+    for e in &samples {
+        println!("  error: {e}");
+    }
     println!(
         "hosts with BIOS and iDRAC each flashed exactly once: {flashed_once} of {}",
         w.hosts.len()
@@ -232,7 +245,7 @@ async fn run() {
         println!("  {m:<6} per host mean {:.2}", *c as f64 / n);
     }
     let mut busiest: Vec<_> = by_endpoint.into_iter().collect();
-    busiest.sort_by(|a, b| b.1.cmp(&a.1));
+    busiest.sort_by_key(|b| std::cmp::Reverse(b.1));
     println!("  endpoints, per host mean:");
     for ((m, t), c) in busiest.iter().take(16) {
         println!("    {:>6.2}  {m} {t}", *c as f64 / n);
