@@ -11,7 +11,7 @@
 use crate::client::{RedfishClient, SessionStore};
 use crate::driver::{DriverConfig, Flavor, RedfishDriver};
 use crate::racadm::{RacadmConfig, RacadmDriver};
-use crate::tls::{Timeouts, TlsMode, build_client};
+use crate::tls::{Timeouts, TlsMode, client_builder};
 use crate::transport::{RequestCounter, build_stack};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,6 +20,7 @@ use firmflow_core::credentials::{self, Credential, CredentialProvider};
 use firmflow_core::model::{CredentialKind, Host, HostId, MgmtKind};
 use firmflow_core::store::{HostStore, SessionCache};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,6 +57,17 @@ pub struct ConnectorConfig {
     pub lc_settle: Duration,
     /// Remote racadm settings.
     pub racadm: RacadmConfig,
+    /// Fixed addresses for BMC host names, used instead of DNS (like curl's
+    /// `--resolve`): a management address `https://NAME[:PORT]` whose NAME
+    /// is a key here is connected to that socket address, while TLS (SNI and
+    /// the certificate check) and the `Host` header still use NAME. For BMC
+    /// names the firmflow machine cannot resolve, and for virtual-host
+    /// simulators (`firmflow-sim --virtual-hosts`: one listener, every iDRAC
+    /// a `*.localhost` name). Only the IP of the address is used: the port
+    /// is the management address's own (its scheme's default when it names
+    /// none), as reqwest's `ClientBuilder::resolve` has it. Not applied to
+    /// racadm, which resolves names itself.
+    pub resolve: HashMap<String, SocketAddr>,
 }
 
 impl Default for ConnectorConfig {
@@ -72,6 +84,7 @@ impl Default for ConnectorConfig {
             upload_timeout: Duration::from_secs(30 * 60),
             lc_settle: Duration::from_secs(120),
             racadm: RacadmConfig::default(),
+            resolve: HashMap::new(),
         }
     }
 }
@@ -213,8 +226,16 @@ impl Connector {
                 format!("bad management address: {e}"),
             )
         })?;
-        let http = build_client(&tls, self.cfg.timeouts)
+        let mut builder = client_builder(&tls, self.cfg.timeouts)
             .map_err(|e| bmc::Error::new(&addr, ErrorKind::Tls, e.to_string()))?;
+        if let Some(name) = base.host_str()
+            && let Some(to) = self.cfg.resolve.get(name)
+        {
+            builder = builder.resolve(name, *to);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| bmc::Error::new(&addr, ErrorKind::Tls, crate::error::chain(&e)))?;
         let counter = Arc::new(RequestCounter::default());
         let stack = build_stack(
             http.clone(),

@@ -110,6 +110,17 @@ pub fn parse_pin(pin: &str) -> Result<[u8; 32], TlsError> {
 
 /// Builds the reqwest client for one BMC.
 pub fn build_client(mode: &TlsMode, timeouts: Timeouts) -> Result<reqwest::Client, TlsError> {
+    client_builder(mode, timeouts)?
+        .build()
+        .map_err(|e| TlsError::Client(crate::error::chain(&e)))
+}
+
+/// The configured builder behind [`build_client`], for callers that add
+/// settings of their own (the connector's name overrides) before building.
+pub fn client_builder(
+    mode: &TlsMode,
+    timeouts: Timeouts,
+) -> Result<reqwest::ClientBuilder, TlsError> {
     let mut b = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -152,8 +163,7 @@ pub fn build_client(mode: &TlsMode, timeouts: Timeouts) -> Result<reqwest::Clien
         }
         TlsMode::AcceptInvalid => b = b.use_rustls_tls().danger_accept_invalid_certs(true),
     }
-    b.build()
-        .map_err(|e| TlsError::Client(crate::error::chain(&e)))
+    Ok(b)
 }
 
 /// Accepts the one certificate whose SHA-256 matches; still checks that the

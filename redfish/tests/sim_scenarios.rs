@@ -716,3 +716,47 @@ async fn repository_update_is_followed_to_each_packages_child_job() {
     d.close().await.unwrap();
     fleet.shutdown().await;
 }
+
+/// `ConnectorConfig::resolve`: virtual-host iDRACs (one listener, named
+/// `idrac-NNN.localhost`, which this machine's resolver need not know) are
+/// reached at the listener's address, the TLS certificate pinned, and each
+/// request lands on the host its name selects (SNI and `Host` carry the
+/// name). Pinned, not a CA file: the fleet certificate's `*.localhost`
+/// wildcard covers a single label under a TLD, which webpki refuses.
+#[tokio::test]
+async fn resolve_reaches_virtual_hosts_by_name() {
+    let fleet = Fleet::builder()
+        .hosts(3)
+        .virtual_hosts(true)
+        .speed(SPEED)
+        .seed(7)
+        .start()
+        .await
+        .unwrap();
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    use sha2::Digest as _;
+    let pem = fleet.ca_cert_pem().unwrap();
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let pin = hex::encode(sha2::Sha256::digest(der.as_ref()));
+    let mut cfg = config("https");
+    cfg.default_tls = firmflow_redfish::TlsMode::PinnedSha256(pin);
+    for h in fleet.hosts() {
+        let name = h.host_header.rsplit_once(':').unwrap().0.to_string();
+        assert!(h.url.contains(&name), "{h:?}");
+        cfg.resolve.insert(name, h.addr);
+    }
+    let first = &fleet.hosts()[0];
+    let c = connector(&first.username, &first.password, cfg, None);
+    for h in &fleet.hosts()[1..] {
+        let d = c.connect(&host(&h.url, MgmtKind::Idrac)).await.unwrap();
+        let sys = d.system().await.unwrap();
+        assert_eq!(sys.service_tag.as_deref(), Some(h.service_tag.as_str()));
+        assert_eq!(fleet.live_sessions(&h.name), 1);
+        d.close().await.unwrap();
+        assert_eq!(fleet.live_sessions(&h.name), 0);
+    }
+    // Nothing was sent to the host no name selected.
+    assert_eq!(fleet.requests(&first.name).total, 0);
+    assert!(fleet.requests(&fleet.hosts()[2].name).total > 0);
+    fleet.shutdown().await;
+}

@@ -67,6 +67,7 @@ pub struct SimWorldBuilder {
     speed: f64,
     seed: u64,
     racadm: Option<std::path::PathBuf>,
+    virtual_hosts: bool,
 }
 
 impl SimWorldBuilder {
@@ -106,6 +107,16 @@ impl SimWorldBuilder {
         self.seed = s;
         self
     }
+    /// One listener for the whole fleet, each iDRAC a `idrac-NNN.localhost`
+    /// name routed by the `Host` header (a fleet of thousands without a
+    /// port each). The connector reaches the names through
+    /// `ConnectorConfig::resolve` (this machine's resolver need not know
+    /// `*.localhost`) and pins the fleet certificate, because webpki refuses
+    /// its `*.localhost` wildcard (one label under a TLD) for a CA-file check.
+    pub fn virtual_hosts(mut self, yes: bool) -> Self {
+        self.virtual_hosts = yes;
+        self
+    }
 
     /// Starts the fleet and registers every host in the store.
     pub async fn start(self) -> SimWorld {
@@ -117,7 +128,8 @@ impl SimWorldBuilder {
             .hosts(self.hosts)
             .flavor(self.flavor)
             .speed(self.speed)
-            .seed(self.seed);
+            .seed(self.seed)
+            .virtual_hosts(self.virtual_hosts);
         for (i, f) in &self.flavor_for {
             b = b.flavor_for(*i, *f);
         }
@@ -144,9 +156,24 @@ impl SimWorldBuilder {
                 tls_per_host.insert(info.url.clone(), TlsMode::AcceptInvalid);
             }
         }
+        let mut resolve = HashMap::new();
+        let default_tls = if self.virtual_hosts {
+            for info in fleet.hosts() {
+                // `host_header` is the URL's authority: `NAME:PORT`.
+                let name = info
+                    .host_header
+                    .rsplit_once(':')
+                    .map_or(info.host_header.as_str(), |(n, _)| n);
+                resolve.insert(name.to_string(), info.addr);
+            }
+            TlsMode::PinnedSha256(cert_sha256(&fleet))
+        } else {
+            TlsMode::CaFile(ca)
+        };
         let cfg = ConnectorConfig {
             scheme: "https".into(),
-            default_tls: TlsMode::CaFile(ca),
+            default_tls,
+            resolve,
             tls_per_host,
             default_credential: Some(SIM_CREDENTIAL.into()),
             // The simulator's LC settles in simulated time; no real-time wait.
@@ -242,6 +269,7 @@ impl SimWorld {
             speed: SIM_SPEED,
             seed: 7,
             racadm: None,
+            virtual_hosts: false,
         }
     }
 
@@ -343,6 +371,14 @@ impl SimWorld {
     pub async fn shutdown(self) {
         self.fleet.shutdown().await;
     }
+}
+
+/// SHA-256 (hex) of the fleet's certificate, for `TlsMode::PinnedSha256`.
+fn cert_sha256(fleet: &Fleet) -> String {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let pem = fleet.ca_cert_pem().expect("HTTPS fleet has a certificate");
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).expect("fleet certificate PEM");
+    digest_bytes(der.as_ref()).sha256
 }
 
 /// Executor tuning for real time against the simulator: short polls,
