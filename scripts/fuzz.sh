@@ -33,7 +33,7 @@ export RUSTFLAGS="-Cpasses=sancov-module \
  -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
  --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 
-fuzz_targets=(redfish_job racadm_output policy_json hosts_import plan_file)
+fuzz_targets=(redfish_job racadm_output soap_answer policy_json hosts_import plan_file)
 all_targets=(read_catalog "${fuzz_targets[@]}")
 
 build() {

@@ -112,7 +112,8 @@ pub async fn run(
     };
     shutdown.await;
     info!("stopping: no new claims; runs go to safe points and release their leases");
-    let _ = stop_tx.send(true);
+    // Stored even if no task holds a receiver at this instant.
+    stop_tx.send_replace(true);
     let h = handle.lock().ok().and_then(|mut g| g.take());
     let mut exit = Exit::Clean;
     if let Some(h) = h {

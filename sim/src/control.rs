@@ -104,6 +104,7 @@ async fn host(State(inner): S, Path(name): Path<String>) -> Response {
             json!(if st.power_on { "On" } else { "Off" }),
         );
         v.set(&["live_sessions"], json!(st.sessions.len()));
+        v.set(&["peak_sessions"], json!(st.peak_sessions));
         v.set(&["firmware"], firmware_json(&st));
         v.set(
             &["faults"],
@@ -166,7 +167,7 @@ async fn sessions(State(inner): S, Path(name): Path<String>) -> Response {
     with_host(&inner, &name, |h| {
         let mut st = h.lock();
         st.purge_sessions(&inner);
-        json!({"live": st.sessions.len()})
+        json!({"live": st.sessions.len(), "peak": st.peak_sessions})
     })
 }
 

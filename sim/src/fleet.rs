@@ -551,6 +551,15 @@ impl Fleet {
             .unwrap_or(0)
     }
 
+    /// The most sessions a host had alive at once (the sim counts at every
+    /// login, after purging idle ones): 1 for a client that never holds two.
+    pub fn peak_sessions(&self, host: &str) -> usize {
+        self.inner
+            .host(host)
+            .map(|h| h.lock().peak_sessions)
+            .unwrap_or(0)
+    }
+
     /// Installed firmware: `(component_id, name, version)`.
     pub fn firmware(&self, host: &str) -> Vec<(String, String, String)> {
         self.inner

@@ -253,6 +253,9 @@ async fn sessions_login_logout_and_cap() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(fleet.live_sessions(&h.name), 1);
+    // The peak counts the two sessions alive at once, not the refused third,
+    // and stays after the logout.
+    assert_eq!(fleet.peak_sessions(&h.name), 2);
     fleet.shutdown().await;
 }
 

@@ -9,21 +9,27 @@
 //! Prints the wall time from plan start to plan final, runs by final state,
 //! peak RSS (VmHWM: the simulator runs in this process too, so it counts),
 //! requests per host as the simulator counted them (mean and max, by
-//! method, the busiest endpoints) and the most sessions seen alive on one
-//! host (sampled; the simulator keeps no peak of its own).
+//! method, the busiest endpoints) and the most sessions alive at once on
+//! one host (the simulator's own peak, counted at every login).
 //!
-//! `cargo bench -p firmflow-tests --bench fleet_10k`. Environment: `HOSTS`
+//! `cargo bench -p firmflow-tests --bench fleet_10k`; `STORE=postgres` runs
+//! it on PostgreSQL (a schema of its own at `FIRMFLOW_BENCH_DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`, pool `POOL`
+//! connections, 16), dropped at the end. Environment: `HOSTS`
 //! (10000), `MAX_CONCURRENT` (1000, also the executor's slots), `SPEED`
-//! (simulator speed factor, 4000), `SEED` (13), `TIMEOUT_SECS` (900),
-//! `SAMPLE_MS` (session sampling period, 100).
+//! (simulator speed factor, 4000), `SEED` (13), `TIMEOUT_SECS` (900).
 
+use firmflow_core::SystemClock;
+use firmflow_core::checks::CheckRegistry;
+use firmflow_core::executor::{Executor, Services};
 use firmflow_core::model::*;
-use firmflow_core::store::RunStore as _;
+use firmflow_core::store::{HostStore as _, Store};
 use firmflow_sim::PackageKind;
+use firmflow_store_postgres::{PgConfig, PgStore};
 use firmflow_tests::sim_world::{SimWorld, realtime_config, realtime_plan, sim_package};
+use futures::StreamExt as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const BIOS: &str = "159";
@@ -90,9 +96,10 @@ async fn run() {
     let speed = env_f64("SPEED", firmflow_tests::sim_world::SIM_SPEED);
     let seed = env_u64("SEED", 13);
     let timeout = Duration::from_secs(env_u64("TIMEOUT_SECS", 900));
-    let sample = Duration::from_millis(env_u64("SAMPLE_MS", 100).max(1));
+    let postgres = std::env::var("STORE").is_ok_and(|s| s == "postgres");
     println!(
-        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}"
+        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}, store {}",
+        if postgres { "postgres" } else { "memory" }
     );
     // Warnings by default would print thousands of expected lines (every
     // iDRAC restart after its own update drops its connections) and spend
@@ -119,12 +126,59 @@ async fn run() {
             &[],
         )),
     ];
-    let registered: Vec<&Host> = w.hosts.iter().map(|h| &h.host).collect();
-    let mut np = realtime_plan(&registered, UpdateMode::SpecificPackage, artifacts);
+    // The store: the world's memory store, or a PostgreSQL schema of its own
+    // with the same hosts registered in it.
+    let pg = if postgres {
+        let url = std::env::var("FIRMFLOW_BENCH_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let schema = format!(
+            "ffbench_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let pool = u32::try_from(env_u64("POOL", 16)).unwrap_or(16);
+        let pg = PgStore::connect(
+            PgConfig::new(url).schema(schema).max_connections(pool),
+            Arc::new(SystemClock),
+        )
+        .await
+        .expect("PostgreSQL store (FIRMFLOW_BENCH_DATABASE_URL)");
+        Some(pg)
+    } else {
+        None
+    };
+    let store: Arc<dyn Store> = match &pg {
+        Some(pg) => Arc::new(pg.clone()),
+        None => w.store.clone(),
+    };
+    let registered: Vec<Host> = match &pg {
+        None => w.hosts.iter().map(|h| h.host.clone()).collect(),
+        Some(pg) => {
+            let news = w.hosts.iter().map(|h| {
+                let mut nh = NewHost::idrac(h.host.fqdn.clone(), h.host.mgmt_ip.clone());
+                nh.mgmt_kind = h.host.mgmt_kind.clone();
+                nh.model = h.host.model.clone();
+                nh.service_tag = h.host.service_tag.clone();
+                async move { pg.add_host(nh).await.expect("register host") }
+            });
+            futures::stream::iter(news).buffered(32).collect().await
+        }
+    };
+    let targets: Vec<&Host> = registered.iter().collect();
+    let mut np = realtime_plan(&targets, UpdateMode::SpecificPackage, artifacts);
     np.policy.max_concurrent = max_concurrent;
     let mut xc = realtime_config("fleet_10k");
     xc.slots = max_concurrent as usize;
-    let exec = w.executor_with(xc);
+    let exec = Executor::new(
+        Services {
+            store: store.clone(),
+            bmc: w.connector.clone(),
+            cluster: None,
+            resolver: w.resolver.clone(),
+            checks: CheckRegistry::builtin(),
+            clock: Arc::new(SystemClock),
+        },
+        xc,
+    );
     let pid = exec.create_plan(np).await.expect("create plan").plan.id;
     println!(
         "setup: {:.1} s, RSS {:.1} MB (fleet started, hosts registered, plan created)",
@@ -132,25 +186,7 @@ async fn run() {
         status_mb("VmRSS:")
     );
 
-    // Sessions alive per host, sampled: the simulator counts requests but
-    // keeps no peak of live sessions, so this is a lower bound of the peak.
     let w = Arc::new(w);
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (w, done) = (w.clone(), done.clone());
-        tokio::spawn(async move {
-            let mut peak = vec![0usize; w.hosts.len()];
-            let mut rounds = 0u64;
-            while !done.load(Ordering::Relaxed) {
-                for (p, h) in peak.iter_mut().zip(&w.hosts) {
-                    *p = (*p).max(w.fleet.live_sessions(&h.sim.name));
-                }
-                rounds += 1;
-                tokio::time::sleep(sample).await;
-            }
-            (peak, rounds)
-        })
-    };
 
     let handle = exec.spawn();
     let cpu0 = cpu_secs();
@@ -159,15 +195,13 @@ async fn run() {
     let status = handle.wait_plan(pid, timeout).await;
     let wall = began.elapsed();
     let cpu = cpu_secs() - cpu0;
-    done.store(true, Ordering::Relaxed);
-    let (peak_sessions, rounds) = sampler.await.expect("sampler");
 
     let mut states: BTreeMap<&'static str, usize> = BTreeMap::new();
     // A clean fleet should need neither: retries and takeovers here are the
     // cost of load (a lease not renewed in time, a request timing out).
     let (mut resumes, mut retried, mut errors) = (0u32, 0u32, 0usize);
     let mut samples: Vec<String> = Vec::new();
-    for r in w.store.list_runs(pid).await.expect("runs") {
+    for r in store.list_runs(pid).await.expect("runs") {
         *states.entry(r.state.as_str()).or_default() += 1;
         resumes += r.resumes;
         retried += r.attempts;
@@ -192,6 +226,7 @@ async fn run() {
     let mut logins_max = 0;
     let mut flashed_once = 0;
     let mut live_at_end = 0;
+    let mut peak_sessions = Vec::with_capacity(w.hosts.len());
     for h in &w.hosts {
         let name = &h.sim.name;
         let st = w.fleet.requests(name);
@@ -205,6 +240,7 @@ async fn run() {
             w.fleet.install_count(name, BIOS) == 1 && w.fleet.install_count(name, IDRAC) == 1;
         flashed_once += usize::from(once);
         live_at_end += w.fleet.live_sessions(name);
+        peak_sessions.push(w.fleet.peak_sessions(name));
     }
     let n = totals.len().max(1) as f64;
     let all: u64 = totals.iter().sum();
@@ -252,11 +288,22 @@ async fn run() {
     }
     println!("logins (POST Sessions) per host: max {logins_max}");
     println!(
-        "live sessions per host, sampled every {} ms ({rounds} rounds): max {peak_max}, \
-         mean of per-host peaks {peak_mean:.2}; alive at the end (all hosts): {live_at_end}",
-        sample.as_millis()
+        "sessions alive at once per host (the simulator's peak): max {peak_max} (target 1), \
+         mean {peak_mean:.2}; alive at the end (all hosts): {live_at_end}"
     );
     handle.shutdown().await;
+    if let Some(pg) = pg {
+        let m = pg.metrics();
+        println!(
+            "postgres: run writes in {} statements, largest group {}",
+            m.write_batches, m.largest_batch
+        );
+        drop(store);
+        drop(exec);
+        if let Err(e) = pg.drop_schema().await {
+            println!("postgres: the bench schema was not dropped: {e}");
+        }
+    }
     if let Ok(w) = Arc::try_unwrap(w) {
         w.shutdown().await;
     }

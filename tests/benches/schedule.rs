@@ -282,4 +282,41 @@ async fn run() {
         engine / ideal
     );
     println!("schedule: makespan / lower bound {:.4}", engine / bound);
+
+    // BMC load (issue 13 benchmark 4): polls of each running update job per
+    // minute after its first two minutes, and how late its end was seen.
+    let mut per_minute = Vec::new();
+    let mut late = Vec::new();
+    for (h, _) in &added {
+        for t in fleet.job_traces(&h.fqdn) {
+            let (Some(start), Some(end)) = (t.started, t.ended) else {
+                continue;
+            };
+            let steady_from = start + Duration::from_secs(120);
+            if end > steady_from {
+                let polls = t
+                    .polls
+                    .iter()
+                    .filter(|p| **p >= steady_from && **p < end)
+                    .count();
+                per_minute.push(polls as f64 / ((end - steady_from).as_secs_f64() / 60.0));
+            }
+            if let Some(n) = t.noticed {
+                late.push(n.saturating_duration_since(end).as_secs_f64());
+            }
+        }
+    }
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        (mean, v.last().copied().unwrap_or(0.0), v.len())
+    };
+    let (pm_mean, pm_max, pm_n) = stats(&mut per_minute);
+    let (late_mean, late_max, late_n) = stats(&mut late);
+    println!(
+        "schedule: job polls       {pm_mean:.2}/min mean, {pm_max:.2}/min max over {pm_n} running jobs after their first 2 min (target <= 2)"
+    );
+    println!(
+        "schedule: job end seen    {late_mean:.1} s late mean, {late_max:.1} s max over {late_n} jobs (target <= 15 s)"
+    );
 }

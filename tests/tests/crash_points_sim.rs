@@ -128,6 +128,15 @@ fn executor(
     )
 }
 
+/// Awaits `step`, failing the test naming `what` if it takes over 30 s: a
+/// hang anywhere (a lost shutdown signal was one) fails instead of stalling
+/// the suite.
+async fn bounded<T>(what: &str, step: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), step)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
 /// One run, crashed where `switch` is armed and taken over by a fresh
 /// executor; returns the effects the first process performed and whether it
 /// crashed. Panics with the crash point when an invariant breaks.
@@ -137,7 +146,7 @@ async fn run(kind: Kind, switch: CrashSwitch, point: String) -> (Vec<&'static st
     let (np, resolver) = plan_for(&w, kind);
     let exec_a = executor(&w, &resolver, &switch, "a");
     let handle_a = exec_a.spawn();
-    let pid = start(&exec_a, np).await;
+    let pid = bounded(&format!("{kind:?} {point}: start"), start(&exec_a, np)).await;
     let crashed = tokio::select! {
         st = handle_a.wait_plan(pid, PLAN_TIMEOUT) => {
             assert!(st.is_some(), "{kind:?} {point}: plan did not end");
@@ -153,9 +162,17 @@ async fn run(kind: Kind, switch: CrashSwitch, point: String) -> (Vec<&'static st
         let handle_b = exec_b.spawn();
         let st = handle_b.wait_plan(pid, PLAN_TIMEOUT).await;
         assert!(st.is_some(), "{kind:?} {point}: successor did not finish");
-        handle_b.shutdown().await;
+        bounded(
+            &format!("{kind:?} {point}: b shutdown"),
+            handle_b.shutdown(),
+        )
+        .await;
     } else {
-        handle_a.shutdown().await;
+        bounded(
+            &format!("{kind:?} {point}: a shutdown"),
+            handle_a.shutdown(),
+        )
+        .await;
     }
     let r = w.store.list_runs(pid).await.expect("runs").remove(0);
     let ctx = format!(
@@ -187,7 +204,7 @@ async fn run(kind: Kind, switch: CrashSwitch, point: String) -> (Vec<&'static st
         Some(r.state.as_str()),
         "{ctx}: the final transition is not the last event"
     );
-    w.shutdown().await;
+    bounded(&format!("{kind:?} {point}: sim shutdown"), w.shutdown()).await;
     (labels, crashed)
 }
 

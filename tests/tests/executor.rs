@@ -723,3 +723,18 @@ async fn a_host_stuck_in_maintenance_fails_loudly() {
     assert!(ev.iter().any(|e| e.event.severity == Severity::Critical
         && e.event.message.contains("still in maintenance mode")));
 }
+
+/// A shutdown asked for before the scheduler's task has first run is not
+/// lost: on a current-thread runtime nothing spawned runs until the test
+/// awaits, so the scheduler subscribes to the shutdown signal only after it
+/// was sent. (With `watch::Sender::send` the signal was dropped for want of
+/// a receiver and `shutdown` waited for ever: the hang crash_points_sim hit
+/// when a takeover executor found its plan already finished.)
+#[tokio::test(start_paused = true)]
+async fn shutdown_right_after_spawn_stops_the_executor() {
+    let w = World::new();
+    let handle = w.executor("w", 4).spawn();
+    tokio::time::timeout(Duration::from_secs(600), handle.shutdown())
+        .await
+        .expect("the executor stopped");
+}

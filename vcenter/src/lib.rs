@@ -43,7 +43,7 @@ mod soap;
 mod task;
 mod xml;
 
-pub use client::{ClusterSnapshot, ServiceContent, VimClient, vcenter_origin};
+pub use client::{ClusterSnapshot, ServiceContent, VimClient, fuzz_read_response, vcenter_origin};
 pub use config::{Auth, TlsOptions, VcenterConfig};
 pub use discovery::{Discovery, HostMapping, MatchedBy, VcenterHost, discover, match_hosts};
 pub use error::VimError;

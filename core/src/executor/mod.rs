@@ -10,6 +10,7 @@
 
 mod decide;
 mod plans;
+mod poll;
 pub mod progress;
 mod run;
 
@@ -53,7 +54,8 @@ pub struct ExecutorConfig {
     pub poll_interval: Duration,
     /// First BMC job poll delay.
     pub job_poll_initial: Duration,
-    /// Longest BMC job poll delay (the delay grows ×1.5 per poll).
+    /// Longest BMC job poll delay (the delay grows ×1.5 per poll, or lands
+    /// at the end the job's progress predicts: `executor/poll.rs`).
     pub job_poll_max: Duration,
     /// Readiness poll period while waiting for a host to come back.
     pub ready_poll_interval: Duration,
@@ -229,7 +231,11 @@ impl ExecutorHandle {
     /// (never in the middle of an install submission), checkpoint and
     /// release its lease, then stop.
     pub async fn shutdown(self) {
-        let _ = self.shared.shutdown.send(true);
+        // `send_replace`, not `send`: `send` stores nothing while no
+        // receiver exists, and the scheduler subscribes only once its task
+        // first runs, so a shutdown right after `spawn` was lost and this
+        // waited for ever (found by crash_points_sim under load).
+        self.shared.shutdown.send_replace(true);
         self.shared.wake.notify_one();
         let _ = self.scheduler.await;
         self.heartbeat.abort();

@@ -197,6 +197,9 @@ pub(crate) struct HostState {
     pub(crate) available: Vec<Available>,
     pub(crate) jobs: Vec<Job>,
     pub(crate) sessions: Vec<Session>,
+    /// The most sessions alive at once since the host started (idle ones
+    /// purged first), for the one-session-per-BMC figure.
+    pub(crate) peak_sessions: usize,
     pub(crate) next_session: u64,
     pub(crate) next_task: u64,
     pub(crate) session_timeout: u64,
@@ -271,6 +274,7 @@ impl Host {
                 available: Vec::new(),
                 jobs: Vec::new(),
                 sessions: Vec::new(),
+                peak_sessions: 0,
                 next_session: 1,
                 next_task: 1,
                 session_timeout: 1800,

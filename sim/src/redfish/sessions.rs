@@ -148,6 +148,7 @@ pub(super) fn login(ctx: &Ctx<'_>) -> Reply {
     };
     let mut v = session_json(host, &s);
     st.sessions.push(s);
+    st.peak_sessions = st.peak_sessions.max(st.sessions.len());
     v.set(
         &["@Message.ExtendedInfo"],
         if host.is_dell() {

@@ -8,6 +8,7 @@ use crate::bmc::{
     UpdateOptions, UpdateStart,
 };
 use crate::executor::decide::{self, Adoption};
+use crate::executor::poll::JobPolls;
 use crate::model::*;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -322,9 +323,14 @@ impl RunDriver {
     async fn follow(&mut self, i: usize, job: JobHandle, intent: Option<Intent>) -> Step<()> {
         let pkg = self.package(i)?;
         let deadline = Instant::now() + Duration::from_secs(self.policy().timeouts().install_secs);
-        let mut delay = self.shared.config.job_poll_initial;
+        let mut polls = JobPolls::new(
+            self.shared.config.job_poll_initial,
+            self.shared.config.job_poll_max,
+        );
         let mut last_percent = None;
         loop {
+            // The job's progress this poll, which spaces the next.
+            let mut seen = None;
             self.guard()?;
             if self.shutting_down() {
                 // The job id is recorded: whoever resumes polls it.
@@ -388,6 +394,7 @@ impl RunDriver {
                         } else {
                             Phase::Install
                         };
+                        seen = st.percent;
                         if st.percent != last_percent || self.ctx.progress.phase != phase {
                             last_percent = st.percent;
                             let msg = format!(
@@ -414,8 +421,7 @@ impl RunDriver {
                     true,
                 ));
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay.mul_f64(1.5)).min(self.shared.config.job_poll_max);
+            tokio::time::sleep(polls.next(Instant::now(), seen)).await;
         }
     }
 

@@ -84,6 +84,26 @@ struct FakeJob {
     rollback: bool,
     failed: bool,
     done: bool,
+    /// What the polls of this job saw, for the BMC-load figures.
+    trace: JobTrace,
+}
+
+/// How one fake job was polled: when it ran, when it ended, every poll and
+/// the first poll that saw it finished. Read with [`FakeFleet::job_traces`].
+#[derive(Debug, Clone, Default)]
+pub struct JobTrace {
+    /// The job's id.
+    pub job_id: String,
+    /// Its component.
+    pub component: String,
+    /// When it started running (submission, or the reboot for a staged job).
+    pub started: Option<Instant>,
+    /// When it finished (completed or failed).
+    pub ended: Option<Instant>,
+    /// Every `poll_job` of it, in order.
+    pub polls: Vec<Instant>,
+    /// The first poll that read it finished.
+    pub noticed: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -196,6 +216,7 @@ impl FakeFleet {
                     rollback: false,
                     failed: !completed,
                     done: completed,
+                    trace: JobTrace::default(),
                 },
             );
         }
@@ -237,6 +258,26 @@ impl FakeFleet {
                 h.script.failing_components.push(component.to_string());
             }
         }
+    }
+
+    /// How every job of a host was polled (ids, run times, polls).
+    pub fn job_traces(&self, fqdn: &str) -> Vec<JobTrace> {
+        let Some(h) = self.host(fqdn) else {
+            return Vec::new();
+        };
+        let s = lock(&h);
+        s.jobs
+            .iter()
+            .map(|(id, j)| {
+                let mut t = j.trace.clone();
+                t.job_id = id.clone();
+                t.component = j.component.clone();
+                if t.started.is_none() {
+                    t.started = j.started;
+                }
+                t
+            })
+            .collect()
     }
 
     /// Driver calls made to a host.
@@ -292,9 +333,11 @@ impl FakeBmc {
             .map(|(id, _)| id.clone())
             .collect();
         for id in done {
-            let Some(job) = s.jobs.remove(&id) else {
+            let Some(mut job) = s.jobs.remove(&id) else {
                 continue;
             };
+            job.trace.started = job.started;
+            job.trace.ended = job.started.map(|st| st + install_time);
             if s.script.failing_components.contains(&job.component) && !job.rollback {
                 s.jobs.insert(
                     id,
@@ -469,6 +512,7 @@ impl BmcDriver for FakeBmc {
                 rollback: false,
                 failed: false,
                 done: false,
+                trace: JobTrace::default(),
             },
         );
         Ok(UpdateStart::Submitted(JobHandle::new(id)))
@@ -517,9 +561,14 @@ impl BmcDriver for FakeBmc {
         let mut s = lock(&self.state);
         self.tick(&mut s);
         self.down(&s)?;
-        let Some(j) = s.jobs.get(&job.id) else {
+        let Some(j) = s.jobs.get_mut(&job.id) else {
             return Ok(JobStatus::of(BmcJobState::Missing));
         };
+        let now = Instant::now();
+        j.trace.polls.push(now);
+        if (j.done || j.failed) && j.trace.noticed.is_none() {
+            j.trace.noticed = Some(now);
+        }
         let state = if j.done {
             BmcJobState::Completed
         } else if j.failed {
@@ -600,6 +649,7 @@ impl BmcDriver for FakeBmc {
                 rollback: true,
                 failed: false,
                 done: false,
+                trace: JobTrace::default(),
             },
         );
         Ok(Some(JobHandle::new(id)))
