@@ -70,6 +70,48 @@ enum Req<'a> {
     },
 }
 
+impl Req<'_> {
+    /// A read, which may be sent again: never an action or an upload.
+    fn is_read(&self) -> bool {
+        matches!(self, Req::Get(_) | Req::Expand(_))
+    }
+}
+
+/// Whether a request failed because the connection it went out on was
+/// closed under it (no answer, a reset, a TLS stream cut without
+/// close_notify), as an iDRAC does to its pooled connections when it
+/// restarts. Not a refused connect and not a timeout: those say the BMC is
+/// away, and are reported.
+fn is_dropped_connection(e: &BmcError) -> bool {
+    let BmcError::ReqwestError(re) = e else {
+        return false;
+    };
+    if re.is_timeout() || re.is_connect() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(re);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>()
+            && h.is_incomplete_message()
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 enum Resp {
     Doc(Value),
     Reply(Reply),
@@ -481,7 +523,8 @@ impl RedfishClient {
     }
 
     /// Sends `req` on the current session; a 401 logs in again and resends,
-    /// at most [`RELOGINS_PER_REQUEST`] times.
+    /// at most [`RELOGINS_PER_REQUEST`] times; a read whose connection was
+    /// dropped under it is resent once.
     ///
     /// A 401 on a session the BMC has just granted does not mean the
     /// credential is wrong (the login with it succeeded): the BMC dropped its
@@ -492,10 +535,19 @@ impl RedfishClient {
     async fn call(&self, req: Req<'_>) -> Result<Resp, bmc::Error> {
         let mut generation = self.ensure().await?;
         let mut relogins = 0;
+        let mut resent = false;
         loop {
             let e = match self.send(&req).await {
                 Ok(r) => return Ok(r),
                 Err(e) if Self::is_401(&e) => e,
+                // A read on a connection the BMC closed under it is sent
+                // once more (on a new connection): failing the whole attempt
+                // for it cost a retry of the run. Writes are never resent.
+                Err(e) if req.is_read() && !resent && is_dropped_connection(&e) => {
+                    tracing::debug!(host = %self.host, error = %self.map_err(&e), "connection dropped under a read; sending it again");
+                    resent = true;
+                    continue;
+                }
                 Err(e) => return Err(self.map_err(&e)),
             };
             if relogins > 0 && self.session.lock().await.auth == Auth::Basic {

@@ -391,7 +391,21 @@ async fn faults_transient_http_errors_resets_latency_and_session_expiry() {
     );
     d.system().await.unwrap();
 
+    // One dropped connection under a read: the read is sent once more and
+    // succeeds. Two in a row: a transient error the run retries.
+    let systems_reads = || {
+        fleet
+            .requests(&name)
+            .count("GET", "/redfish/v1/Systems/{id}")
+    };
+    let before = systems_reads();
     fleet.inject(&name, Fault::ConnectionReset { count: 1 });
+    d.system().await.unwrap();
+    assert!(
+        systems_reads() >= before + 2,
+        "the dropped read was sent again"
+    );
+    fleet.inject(&name, Fault::ConnectionReset { count: 2 });
     let e = d.system().await.unwrap_err();
     assert!(e.is_transient(), "{e:?}");
     retry(|| d.system()).await;
