@@ -98,6 +98,11 @@ pub struct PgConfig {
     /// Work notifications of this store go out at most once per this
     /// interval (the first at once, the rest gathered).
     pub notify_debounce: Duration,
+    /// Connections kept for lease renewals alone (at least 1), so heartbeats
+    /// never queue behind run traffic for a connection of the main pool:
+    /// a renewal that waited longer than the lease's margin would let every
+    /// lease of the worker lapse while its runs are healthy.
+    pub lease_connections: u32,
 }
 
 impl std::fmt::Debug for PgConfig {
@@ -125,6 +130,7 @@ impl PgConfig {
             keys: None,
             claim_scan_limit: 1024,
             notify_debounce: Duration::from_millis(250),
+            lease_connections: 2,
         }
     }
     /// Sets the schema.
@@ -184,6 +190,8 @@ pub(crate) fn validate_schema(schema: &str) -> Result<(), PgStoreError> {
 
 pub(crate) struct Inner {
     pub(crate) pool: PgPool,
+    /// Lease renewals only ([`PgConfig::lease_connections`]).
+    pub(crate) lease_pool: PgPool,
     pub(crate) schema: String,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keys: Option<KeyRing>,
@@ -276,19 +284,25 @@ impl PgStore {
         setup.close().await;
 
         let set_path = format!("SET search_path TO \"{schema}\"; SET TIME ZONE 'UTC'");
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections.max(1))
-            .acquire_timeout(config.acquire_timeout)
-            .after_connect(move |conn, _meta| {
-                let sql = set_path.clone();
-                Box::pin(async move {
-                    conn.execute(AssertSqlSafe(sql)).await?;
-                    Ok(())
+        let pool_of = |size: u32| {
+            let set_path = set_path.clone();
+            PgPoolOptions::new()
+                .max_connections(size.max(1))
+                .acquire_timeout(config.acquire_timeout)
+                .after_connect(move |conn, _meta| {
+                    let sql = set_path.clone();
+                    Box::pin(async move {
+                        conn.execute(AssertSqlSafe(sql)).await?;
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(opts)
+        };
+        let pool = pool_of(config.max_connections)
+            .connect_with(opts.clone())
             .await
             .map_err(|e| PgStoreError::Connect(e.to_string()))?;
+        // Opened lazily: the schema may not be migrated yet.
+        let lease_pool = pool_of(config.lease_connections).connect_lazy_with(opts);
         if config.migrate {
             MIGRATOR
                 .run(&pool)
@@ -301,6 +315,7 @@ impl PgStore {
         let store = Self {
             inner: Arc::new(Inner {
                 pool: pool.clone(),
+                lease_pool,
                 schema: schema.clone(),
                 clock,
                 keys: config.keys,
@@ -405,6 +420,7 @@ impl PgStore {
     /// Closes the pool.
     pub async fn close(&self) {
         self.inner.pool.close().await;
+        self.inner.lease_pool.close().await;
     }
 
     /// Drops the schema with everything in it (test cleanup).
@@ -416,6 +432,7 @@ impl PgStore {
             .await
             .map_err(|e| PgStoreError::Store(error::db_err(e)))?;
         self.inner.pool.close().await;
+        self.inner.lease_pool.close().await;
         Ok(())
     }
 
@@ -458,11 +475,15 @@ impl PgStore {
 /// connection for the unscoped handle (one round trip for one statement),
 /// inside a transaction carrying the identity for a scoped one.
 macro_rules! with_conn {
-    ($store:expr, $conn:ident => $body:expr) => {{
+    ($store:expr, $conn:ident => $body:expr) => {
+        $crate::with_conn!($store, pool, $conn => $body)
+    };
+    // `$pool`: which of the store's pools an unscoped handle takes from.
+    ($store:expr, $pool:ident, $conn:ident => $body:expr) => {{
         if $store.identity.is_none() {
             let mut pooled = $store
                 .inner
-                .pool
+                .$pool
                 .acquire()
                 .await
                 .map_err($crate::error::db_err)?;

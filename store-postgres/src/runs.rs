@@ -545,7 +545,8 @@ impl RunStore for PgStore {
             .map(|l| i64::try_from(l.epoch).unwrap_or(-1))
             .collect();
         let now = self.now_param();
-        with_conn!(self, c => {
+        // Its own pool: a renewal must not wait behind run traffic.
+        with_conn!(self, lease_pool, c => {
             let rs = sqlx::query(
                 "WITH w AS ( \
                    INSERT INTO workers (id, started_at, heartbeat_at) \
