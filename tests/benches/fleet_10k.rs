@@ -15,7 +15,8 @@
 //! `cargo bench -p firmflow-tests --bench fleet_10k`; `STORE=postgres` runs
 //! it on PostgreSQL (a schema of its own at `FIRMFLOW_BENCH_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/postgres`, pool `POOL`
-//! connections, 16), dropped at the end. Environment: `HOSTS`
+//! connections, 16), dropped at the end; `LEASES=engine` uses the engine's
+//! default leases instead of the tests' 3 s ones. Environment: `HOSTS`
 //! (10000), `MAX_CONCURRENT` (1000, also the executor's slots), `SPEED`
 //! (simulator speed factor, 4000), `SEED` (13), `TIMEOUT_SECS` (900).
 
@@ -168,6 +169,22 @@ async fn run() {
     np.policy.max_concurrent = max_concurrent;
     let mut xc = realtime_config("fleet_10k");
     xc.slots = max_concurrent as usize;
+    // `LEASES=engine`: the engine's default leases (60 s, renewed every
+    // 10 s) instead of the tests' 3 s ones, which exist to make takeovers
+    // quick in tests, not for a loaded database.
+    let engine_leases = std::env::var("LEASES").is_ok_and(|v| v == "engine");
+    if engine_leases {
+        let d = firmflow_core::executor::ExecutorConfig::new("defaults");
+        xc.lease_ttl = d.lease_ttl;
+        xc.heartbeat_interval = d.heartbeat_interval;
+        xc.safety_margin = d.safety_margin;
+        xc.reclaim_delay = d.reclaim_delay;
+    }
+    println!(
+        "leases: {} s, renewed every {} ms",
+        xc.lease_ttl.as_secs_f64(),
+        xc.heartbeat_interval.as_millis()
+    );
     let exec = Executor::new(
         Services {
             store: store.clone(),
