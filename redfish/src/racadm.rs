@@ -655,22 +655,12 @@ impl BmcDriver for RacadmDriver {
                 None => JobSearch::NotFound,
             });
         }
-        let mut hits: Vec<&RacadmJob> = jobs
-            .iter()
-            .filter(|j| !known.contains(&j.id))
-            .filter(|j| racadm_repo::names_component(&j.name, &package.name, package.kind))
-            .collect();
-        hits.sort_by(|a, b| {
-            a.status()
-                .state
-                .is_final()
-                .cmp(&b.status().state.is_final())
-                .then(b.id.cmp(&a.id))
-        });
-        Ok(match hits.first() {
-            Some(j) => JobSearch::Found(JobHandle::new(j.id.clone())),
-            None => JobSearch::NotFound,
-        })
+        Ok(
+            match pick_package_job(&jobs, known, &package.name, package.kind) {
+                Some(j) => JobSearch::Found(JobHandle::new(j.id.clone())),
+                None => JobSearch::NotFound,
+            },
+        )
     }
 
     async fn poll_job(&self, job: &JobHandle) -> Result<JobStatus, bmc::Error> {
@@ -738,6 +728,38 @@ impl BmcDriver for RacadmDriver {
     }
 }
 
+/// The job an interrupted single-package submission created: one not in the
+/// baseline (`known`) that names the component — unfinished first, then the
+/// newest (JIDs grow with time).
+///
+/// While it downloads, iDRAC names the job "Firmware Update: update:new" (as
+/// over Redfish): it cannot be told apart, and a duplicate flash is worse
+/// than following an extra job, so an unfinished placeholder counts too.
+fn pick_package_job<'a>(
+    jobs: &'a [RacadmJob],
+    known: &[String],
+    name: &str,
+    kind: ComponentKind,
+) -> Option<&'a RacadmJob> {
+    let mut hits: Vec<&RacadmJob> = jobs
+        .iter()
+        .filter(|j| !known.contains(&j.id))
+        .filter(|j| {
+            racadm_repo::names_component(&j.name, name, kind)
+                || (j.name.to_ascii_lowercase().ends_with("update:new")
+                    && !j.status().state.is_final())
+        })
+        .collect();
+    hits.sort_by(|a, b| {
+        a.status()
+            .state
+            .is_final()
+            .cmp(&b.status().state.is_final())
+            .then(b.id.cmp(&a.id))
+    });
+    hits.first().copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,6 +792,42 @@ mod tests {
             j.message.as_deref(),
             Some("Applying configuration changes.")
         );
+    }
+
+    fn job_block(id: &str, name: &str, status: &str) -> String {
+        format!(
+            "---------------------------- JOB -------------------------\n\
+             [Job ID={id}]\nJob Name={name}\nStatus={status}\n\
+             Message=[RED003: Downloading package.]\nPercent Complete=[0]\n\
+             ----------------------------------------------------------\n"
+        )
+    }
+
+    #[test]
+    fn an_interrupted_submission_is_found_while_its_job_is_still_named_update_new() {
+        let out = [
+            job_block("JID_100000000000", "Firmware Update: BIOS", "Completed"),
+            job_block(
+                "JID_200000000000",
+                "Firmware Update: update:new",
+                "Downloading",
+            ),
+        ]
+        .concat();
+        let jobs = parse_jobqueue(&out);
+        let known = vec!["JID_100000000000".to_string()];
+        let hit = pick_package_job(&jobs, &known, "BIOS", ComponentKind::Bios);
+        assert_eq!(hit.map(|j| j.id.as_str()), Some("JID_200000000000"));
+        // A finished placeholder cannot be told apart and is never adopted;
+        // neither is anything in the baseline.
+        let done = parse_jobqueue(&job_block(
+            "JID_300000000000",
+            "Firmware Update: update:new",
+            "Failed",
+        ));
+        assert!(pick_package_job(&done, &[], "BIOS", ComponentKind::Bios).is_none());
+        let all = vec!["JID_100000000000".into(), "JID_200000000000".into()];
+        assert!(pick_package_job(&jobs, &all, "BIOS", ComponentKind::Bios).is_none());
     }
 
     #[test]

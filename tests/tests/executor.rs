@@ -738,3 +738,39 @@ async fn shutdown_right_after_spawn_stops_the_executor() {
         .await
         .expect("the executor stopped");
 }
+
+/// A graceful shutdown while a run follows a long BMC job stops at once:
+/// the pause between job polls (up to 45 s) is cut short, the run releases
+/// its lease with the job id journaled, and a successor finishes the job
+/// without submitting it again.
+#[tokio::test(start_paused = true)]
+async fn shutdown_while_following_a_job_does_not_wait_out_the_poll_pause() {
+    let mut w = World::new();
+    let h = w
+        .clustered(
+            "esx0",
+            "c1",
+            HostScript {
+                install_time: Duration::from_secs(900),
+                ..script()
+            },
+        )
+        .await;
+    let _other = w.clustered("esx1", "c1", script()).await;
+    let np = plan(&[(&h, 0)], vec![idrac("7.10.50.00")]);
+    let exec = w.executor("e1", 4);
+    let handle = exec.spawn();
+    let pid = start(&exec, np).await;
+    // Well into the 15-minute job: polls are far apart by now.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    assert_eq!(w.fleet.submits(&h.fqdn).len(), 1, "the job is running");
+    let asked = tokio::time::Instant::now();
+    handle.shutdown().await;
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+    let next = w.executor("e2", 4).spawn();
+    assert_eq!(finish(&next, pid).await, PlanStatus::Completed);
+    assert_eq!(w.fleet.submits(&h.fqdn).len(), 1, "never submitted again");
+    assert_eq!(w.fleet.installs(&h.fqdn).len(), 1);
+    next.shutdown().await;
+}

@@ -421,7 +421,14 @@ impl RunDriver {
                     true,
                 ));
             }
-            tokio::time::sleep(polls.next(Instant::now(), seen)).await;
+            // A graceful shutdown does not wait out the pause (up to 45 s):
+            // the loop's top records nothing new and hands the job over.
+            let pause = polls.next(Instant::now(), seen);
+            let mut shutdown = self.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.wait_for(|stop| *stop) => {}
+            }
         }
     }
 
