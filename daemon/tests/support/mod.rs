@@ -43,16 +43,37 @@ pub async fn world(hosts: usize) -> World {
 /// in the lab's hosts file (0: standalone hosts `srvNN.lab`; else
 /// `esxNN.lab` in `domain-c7`, `domain-c8`, …).
 pub async fn world_with(hosts: usize, clusters: usize, speed: f64) -> World {
+    world_with_login(hosts, clusters, speed, "root", "calvin").await
+}
+
+/// As [`world_with`], with the fleet's own BMC account (also written to
+/// the lab's credentials file, entry `sim`).
+pub async fn world_with_login(
+    hosts: usize,
+    clusters: usize,
+    speed: f64,
+    username: &str,
+    password: &str,
+) -> World {
     let fleet = Fleet::builder()
         .hosts(hosts)
         .flavor(Flavor::Idrac9)
         .speed(speed)
         .seed(11)
+        .username(username)
+        .password(password)
         .start()
         .await
         .expect("fleet");
     let dir = tempfile::tempdir().expect("dir");
-    let lab = write_lab(&fleet, &dir.path().join("lab"), clusters, "root", "calvin").expect("lab");
+    let lab = write_lab(
+        &fleet,
+        &dir.path().join("lab"),
+        clusters,
+        username,
+        password,
+    )
+    .expect("lab");
     World { fleet, lab, dir }
 }
 
@@ -130,24 +151,32 @@ pub struct Daemon {
 
 /// Starts `firmflowd --config config` and waits for its "ready" log line.
 pub fn start(config: &Path) -> Daemon {
+    start_logging(config, "info", false)
+}
+
+/// Starts `firmflowd` with the log filter `filter` (`FIRMFLOWD_LOG`); with
+/// `capture_stderr` its standard error joins the log lines in
+/// [`Daemon::logs`] (otherwise it is the test's own).
+pub fn start_logging(config: &Path, filter: &str, capture_stderr: bool) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_firmflowd"))
         .arg("--config")
         .arg(config)
         .env_remove("FIRMFLOWD_CONFIG")
-        .env("FIRMFLOWD_LOG", "info")
+        .env("FIRMFLOWD_LOG", filter)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(if capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()
         .expect("spawn firmflowd");
-    let out = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let out = child.stdout.take().expect("stdout");
+    forward_lines(out, tx.clone());
+    if let Some(err) = child.stderr.take() {
+        forward_lines(err, tx);
+    }
     let (base, worker) = loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
@@ -168,6 +197,17 @@ pub fn start(config: &Path) -> Daemon {
     }
 }
 
+/// Sends every line `from` prints to `to`, from a thread of its own.
+fn forward_lines(from: impl std::io::Read + Send + 'static, to: mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if to.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
 impl Daemon {
     /// Sends SIGTERM and waits for the exit code.
     pub fn terminate(mut self) -> i32 {
@@ -179,6 +219,24 @@ impl Daemon {
         assert!(ok.success());
         let status = self.child.wait().expect("wait");
         status.code().unwrap_or(-1)
+    }
+
+    /// Sends SIGTERM, waits for the exit code and returns it with every
+    /// line the daemon printed that the test has not read yet.
+    pub fn terminate_collecting_logs(mut self) -> (i32, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        let code = self.child.wait().expect("wait").code().unwrap_or(-1);
+        // The forwarding threads end at EOF and drop their senders.
+        let mut lines = Vec::new();
+        while let Ok(l) = self.logs.recv_timeout(Duration::from_secs(10)) {
+            lines.push(l);
+        }
+        (code, lines)
     }
 
     /// SIGKILL: no shutdown, no lease released, no last heartbeat; the
