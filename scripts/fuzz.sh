@@ -6,12 +6,16 @@
 # LLVM options (the flags cargo-fuzz passes with `--sanitizer none`). A C++
 # compiler builds libFuzzer itself (g++, installed when absent).
 #
-#   scripts/fuzz.sh build                 build every target
-#   scripts/fuzz.sh smoke [SECONDS]       each target SECONDS (default 5) from its seeds
+#   scripts/fuzz.sh build                 build every target (release profile)
+#   scripts/fuzz.sh smoke [SECONDS]       build (smoke profile) and run each target SECONDS
+#                                         (default 5) from its seeds; fails on a crash
 #   scripts/fuzz.sh run TARGET [ARGS...]  one target, libFuzzer ARGS (-max_total_time=, -runs=, -jobs=)
 #   scripts/fuzz.sh list
 #
-# Targets: read_catalog (catalog/fuzz) and those of fuzz/ (fuzz/Cargo.toml).
+# FUZZ_PROFILE picks the cargo profile for build and run (release; smoke
+# is the cheap build the CI smoke uses, fuzz/Cargo.toml).
+# Targets: every [[bin]] of fuzz/Cargo.toml (read_catalog's file lives in
+# catalog/fuzz with its seeds and dictionary).
 # Corpora grow in fuzz/corpus/TARGET (ignored by git), crashes land in
 # fuzz/artifacts/TARGET; seeds live in fuzz/seeds/TARGET (committed).
 set -euo pipefail
@@ -19,7 +23,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 if ! command -v c++ >/dev/null 2>&1; then
-    sudo apt-get install -y g++ >/dev/null
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update >/dev/null
+    $sudo apt-get install -y g++ >/dev/null
 fi
 
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -33,12 +40,11 @@ export RUSTFLAGS="-Cpasses=sancov-module \
  -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
  --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 
-fuzz_targets=(redfish_job racadm_output soap_answer policy_json hosts_import plan_file)
-all_targets=(read_catalog "${fuzz_targets[@]}")
+all_targets=(read_catalog redfish_job racadm_output soap_answer policy_json hosts_import plan_file)
+profile=${FUZZ_PROFILE:-release}
 
 build() {
-    cargo build --release --target "$host" --manifest-path catalog/fuzz/Cargo.toml --bins
-    cargo build --release --target "$host" --manifest-path fuzz/Cargo.toml --bins
+    cargo build --profile "$profile" --target "$host" --manifest-path fuzz/Cargo.toml --bins
 }
 
 seeds_of() {
@@ -60,7 +66,7 @@ run() {
     shift
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
     # shellcheck disable=SC2046
-    "$CARGO_TARGET_DIR/$host/release/$t" -artifact_prefix="fuzz/artifacts/$t/" \
+    "$CARGO_TARGET_DIR/$host/$profile/$t" -artifact_prefix="fuzz/artifacts/$t/" \
         $(dict_of "$t") "$@" "fuzz/corpus/$t" "$(seeds_of "$t")"
 }
 
@@ -75,6 +81,7 @@ case "${1:-smoke}" in
         ;;
     smoke)
         secs=${2:-5}
+        profile=${FUZZ_PROFILE:-smoke}
         build
         for t in "${all_targets[@]}"; do
             printf '\n== fuzz %s (%ss)\n' "$t" "$secs"

@@ -34,3 +34,13 @@ step "cargo test --workspace"
 # in debug mode; they run with `cargo bench` (BENCHMARKS.md).
 cargo test --workspace --lib --bins --tests --examples --no-fail-fast "$@"
 cargo test --workspace --doc --no-fail-fast
+
+# The short form of the fuzzing (issue 13): every target built with
+# libFuzzer's coverage instrumentation (cheap `smoke` profile, ~2 min) and
+# run 5 s from its seeds; a crash fails the test command. The long runs
+# (10 million executions each) are in BENCHMARKS.md. FIRMFLOW_SKIP_FUZZ=1
+# leaves it out (a quick local run).
+if [ "${FIRMFLOW_SKIP_FUZZ:-0}" != 1 ]; then
+    step "fuzz smoke (scripts/fuzz.sh smoke 5)"
+    scripts/fuzz.sh smoke 5
+fi
