@@ -141,9 +141,10 @@ pub struct HostOutcome {
     pub injected: Injected,
     /// Final run state.
     pub state: RunState,
-    /// Class of the run's last error (`transient`, `terminal`, …).
+    /// Class of the error that ended the run (the one its `last_error`
+    /// names; else the last recorded): `transient`, `terminal`, ….
     pub class: Option<String>,
-    /// Phase of the run's last error.
+    /// Phase of that error.
     pub phase: Option<String>,
     /// The run's `last_error`.
     pub message: Option<String>,
@@ -153,6 +154,8 @@ pub struct HostOutcome {
     pub errors: usize,
     /// Installs the simulator counted on the host.
     pub installs: usize,
+    /// Every recorded error as `phase class: message`, oldest first.
+    pub trail: Vec<String>,
 }
 
 impl HostOutcome {
@@ -302,7 +305,15 @@ async fn outcomes(
     let mut out = Vec::new();
     for r in w.store.list_runs(plan).await.expect("runs") {
         let host = w.sim_name(r.host_id).to_string();
-        let last = r.ctx.results.errors.last();
+        // The error that ended the run (its `last_error`), not whatever came
+        // after it: a transient error of the rollback that was retried and
+        // then succeeded does not make a terminal failure transient.
+        let errors = &r.ctx.results.errors;
+        let last = errors
+            .iter()
+            .rev()
+            .find(|e| r.last_error.as_deref() == Some(e.message.as_str()))
+            .or(errors.last());
         out.push(HostOutcome {
             injected: given.get(&host).copied().unwrap_or(Injected::Clean),
             state: r.state,
@@ -312,6 +323,13 @@ async fn outcomes(
             attempts: r.attempts,
             errors: r.ctx.results.errors.len(),
             installs: w.fleet.installs(&host).len(),
+            trail: r
+                .ctx
+                .results
+                .errors
+                .iter()
+                .map(|e| format!("{:?} {}: {}", e.phase, e.class, e.message))
+                .collect(),
             host,
         });
     }
