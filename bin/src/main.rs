@@ -5,6 +5,12 @@
 //! store that ends with the command. `firmflow sim` serves a simulated
 //! fleet with a lab folder; `firmflow demo` runs everything in one process.
 
+/// mimalloc instead of glibc's malloc: a campaign's many small, short-lived
+/// allocations (JSON trees, HTTP and TLS buffers) from many threads contend
+/// on glibc's arenas; fleet_10k spent half its CPU there (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use firmflow_cli::compliance::{self, ComplianceArgs};
 use firmflow_cli::context::{Ctx, Global};

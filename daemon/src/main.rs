@@ -7,6 +7,12 @@
 //! firmflowd openapi                              print the OpenAPI document
 //! ```
 
+/// mimalloc instead of glibc's malloc: a campaign's many small, short-lived
+/// allocations (JSON trees, HTTP and TLS buffers) from many threads contend
+/// on glibc's arenas; fleet_10k spent half its CPU there (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use firmflowd::config;
 use std::io::{IsTerminal as _, Read as _};

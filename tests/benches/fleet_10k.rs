@@ -12,13 +12,21 @@
 //! method, the busiest endpoints) and the most sessions alive at once on
 //! one host (the simulator's own peak, counted at every login).
 //!
-//! `cargo bench -p firmflow-tests --bench fleet_10k`; `STORE=postgres` runs
+//! `cargo bench -p firmflow-tests --features mimalloc --bench fleet_10k`
+//! (the allocator firmflowd ships with; without the feature: glibc's);
+//! `STORE=postgres` runs
 //! it on PostgreSQL (a schema of its own at `FIRMFLOW_BENCH_DATABASE_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/postgres`, pool `POOL`
 //! connections, 16), dropped at the end; `LEASES=engine` uses the engine's
 //! default leases instead of the tests' 3 s ones. Environment: `HOSTS`
 //! (10000), `MAX_CONCURRENT` (1000, also the executor's slots), `SPEED`
 //! (simulator speed factor, 4000), `SEED` (13), `TIMEOUT_SECS` (900).
+
+// The allocator firmflowd and firmflow ship with (`--features mimalloc`);
+// without it the bench measures glibc's malloc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use firmflow_core::SystemClock;
 use firmflow_core::checks::CheckRegistry;
@@ -99,8 +107,13 @@ async fn run() {
     let timeout = Duration::from_secs(env_u64("TIMEOUT_SECS", 900));
     let postgres = std::env::var("STORE").is_ok_and(|s| s == "postgres");
     println!(
-        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}, store {}",
-        if postgres { "postgres" } else { "memory" }
+        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}, store {}, allocator {}",
+        if postgres { "postgres" } else { "memory" },
+        if cfg!(feature = "mimalloc") {
+            "mimalloc (as firmflowd)"
+        } else {
+            "glibc malloc"
+        }
     );
     // Warnings by default would print thousands of expected lines (every
     // iDRAC restart after its own update drops its connections) and spend
