@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use firmflow_core::SystemClock;
 use firmflow_core::bmc::{
     BmcConnector, BmcDriver, Error, ErrorKind, FirmwareComponent, Inventory, JobQuery, JobSearch,
-    JobStatus, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
+    JobStatus, PowerState, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
 };
 use firmflow_core::executor::{Executor, Services};
 use firmflow_core::model::{Host, JobHandle, NewPlan, Package, PlanStatus, UserId};
@@ -47,6 +47,9 @@ impl BmcDriver for AuditedDriver {
     }
     async fn readiness(&self) -> Result<Readiness, Error> {
         self.inner.readiness().await
+    }
+    async fn power(&self) -> Result<PowerState, Error> {
+        self.inner.power().await
     }
     async fn start_update(
         &self,

@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 use firmflow_core::bmc::{
     BmcConnector, BmcDriver, Error, ErrorKind, FirmwareComponent, Inventory, JobQuery, JobSearch,
-    JobStatus, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
+    JobStatus, PowerState, Readiness, ResetKind, SystemInfo, UpdateOptions, UpdateStart,
 };
 use firmflow_core::model::{Host, JobHandle, MgmtKind, Package};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -200,6 +200,11 @@ impl BmcDriver for MeteredDriver {
         let m = &self.metrics;
         m.observe("readiness", self.kind, self.inner.readiness())
             .await
+    }
+
+    async fn power(&self) -> Result<PowerState, Error> {
+        let m = &self.metrics;
+        m.observe("power", self.kind, self.inner.power()).await
     }
 
     async fn start_update(

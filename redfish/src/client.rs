@@ -70,10 +70,28 @@ enum Req<'a> {
     },
 }
 
+/// The document of a read. The stack keeps no ETag cache, so the `Arc` is
+/// normally the only one and the document moves out without a deep copy
+/// (a Dell inventory is tens of kilobytes of JSON).
+fn owned(doc: Arc<Raw>) -> Value {
+    Arc::try_unwrap(doc).map_or_else(|shared| shared.value().clone(), Raw::into_value)
+}
+
 impl Req<'_> {
     /// A read, which may be sent again: never an action or an upload.
     fn is_read(&self) -> bool {
         matches!(self, Req::Get(_) | Req::Expand(_))
+    }
+
+    /// Method and resource, for the request trace.
+    fn describe(&self) -> (&'static str, &str) {
+        match self {
+            Req::Get(u) => ("GET", u),
+            Req::Expand(u) => ("GET $expand", u),
+            Req::Action(u, _) => ("POST", u),
+            Req::Delete(u) => ("DELETE", u),
+            Req::Multipart { uri, .. } => ("POST multipart", uri),
+        }
     }
 }
 
@@ -458,7 +476,7 @@ impl RedfishClient {
         match req {
             Req::Get(uri) => {
                 let r = self.bmc.get::<Raw>(&ODataId::from(uri.to_string())).await?;
-                Ok(Resp::Doc(r.value().clone()))
+                Ok(Resp::Doc(owned(r)))
             }
             Req::Expand(uri) => {
                 let r = self
@@ -468,7 +486,7 @@ impl RedfishClient {
                         ExpandQuery::all().levels(1),
                     )
                     .await?;
-                Ok(Resp::Doc(r.value().clone()))
+                Ok(Resp::Doc(owned(r)))
             }
             Req::Action(target, body) => {
                 let action: Action<Value, Value> =
@@ -537,6 +555,10 @@ impl RedfishClient {
         let mut relogins = 0;
         let mut resent = false;
         loop {
+            if tracing::enabled!(tracing::Level::TRACE) {
+                let (method, uri) = req.describe();
+                tracing::trace!(host = %self.host, method, uri, "request");
+            }
             let e = match self.send(&req).await {
                 Ok(r) => return Ok(r),
                 Err(e) if Self::is_401(&e) => e,

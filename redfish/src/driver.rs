@@ -115,6 +115,12 @@ pub struct Services {
     pub dell_software_installation: Option<String>,
 }
 
+/// The system and manager documents a discovery has just read.
+struct Fresh {
+    system: Value,
+    manager: Option<Value>,
+}
+
 fn link<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
@@ -205,23 +211,47 @@ impl RedfishDriver {
 
     /// The services of this BMC, discovered once per session generation.
     pub async fn services(&self) -> Result<Arc<Services>, bmc::Error> {
+        Ok(self.services_fresh().await?.0)
+    }
+
+    /// The services, and the system and manager documents when this very
+    /// call discovered them: they were read a moment ago, so the caller
+    /// needs no second read of them (the first `system()` on a new session
+    /// costs the discovery only).
+    async fn services_fresh(&self) -> Result<(Arc<Services>, Option<Fresh>), bmc::Error> {
         let mut guard = self.services.lock().await;
         let generation = self.client.generation().await;
         if let Some((g, s)) = guard.as_ref()
             && *g == generation
         {
-            return Ok(s.clone());
+            return Ok((s.clone(), None));
         }
-        let s = Arc::new(self.discover().await?);
+        let (s, fresh) = self.discover().await?;
+        let s = Arc::new(s);
         if let Ok(mut t) = self.targets.lock() {
             t.clear();
         }
         // The discovery may itself have logged in: record the generation after it.
         *guard = Some((self.client.generation().await, s.clone()));
-        Ok(s)
+        Ok((s, Some(fresh)))
     }
 
-    async fn discover(&self) -> Result<Services, bmc::Error> {
+    /// The system document, and the manager's when one is linked: the ones
+    /// the discovery just read, else read now.
+    async fn system_docs(&self) -> Result<(Value, Option<Value>), bmc::Error> {
+        let (s, fresh) = self.services_fresh().await?;
+        if let Some(f) = fresh {
+            return Ok((f.system, f.manager));
+        }
+        let sys = self.client.get(&s.system).await?;
+        let mgr = match &s.manager {
+            Some(m) => Some(self.client.get(m).await?),
+            None => None,
+        };
+        Ok((sys, mgr))
+    }
+
+    async fn discover(&self) -> Result<(Services, Fresh), bmc::Error> {
         self.discoveries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let c = &self.client;
@@ -278,6 +308,7 @@ impl RedfishDriver {
                 None => None,
             },
         };
+        let mut manager_doc = None;
         if let Some(m) = &manager {
             let mgr = c.get(m).await?;
             s.manager_reset = link(&mgr, "/Actions/#Manager.Reset/target").map(str::to_owned);
@@ -291,6 +322,7 @@ impl RedfishDriver {
                 s.dell_job_service = oem("DellJobService");
                 s.dell_lc_service = oem("DellLCService");
             }
+            manager_doc = Some(mgr);
         }
         s.manager = manager;
         if let Some(us) = link(&root, "/UpdateService/@odata.id") {
@@ -324,7 +356,13 @@ impl RedfishDriver {
             .map(|t| format!("{}/Tasks", t.trim_end_matches('/')));
         s.jobs = link(&root, "/JobService/@odata.id")
             .map(|t| format!("{}/Jobs", t.trim_end_matches('/')));
-        Ok(s)
+        Ok((
+            s,
+            Fresh {
+                system: sys,
+                manager: manager_doc,
+            },
+        ))
     }
 
     /// How often services were discovered (1 per session generation).
@@ -1237,12 +1275,7 @@ struct Resolution {
 #[async_trait]
 impl BmcDriver for RedfishDriver {
     async fn system(&self) -> Result<SystemInfo, bmc::Error> {
-        let s = self.services().await?;
-        let sys = self.client.get(&s.system).await?;
-        let mgr = match &s.manager {
-            Some(m) => Some(self.client.get(m).await?),
-            None => None,
-        };
+        let (sys, mgr) = self.system_docs().await?;
         let txt = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
         let service_tag = txt(&sys, "/SKU")
             .filter(|s| !s.is_empty())
@@ -1306,18 +1339,35 @@ impl BmcDriver for RedfishDriver {
         Ok(Inventory { components })
     }
 
+    /// One read of the system document (not the manager's too, as `system`).
+    async fn power(&self) -> Result<PowerState, bmc::Error> {
+        let (s, fresh) = self.services_fresh().await?;
+        let sys = match fresh {
+            Some(f) => f.system,
+            None => self.client.get(&s.system).await?,
+        };
+        Ok(power_of(sys.get("PowerState").and_then(Value::as_str)))
+    }
+
+    /// On iDRAC the Lifecycle Controller's status is read first and the
+    /// system (for its power state) only when the LC is ready: while a host
+    /// reboots through staged updates, each poll then costs one request, not
+    /// two. Not ready, the power is `Unknown` (not read); [`BmcDriver::power`]
+    /// reads it alone. Settling after a reset sends nothing.
     async fn readiness(&self) -> Result<Readiness, bmc::Error> {
-        let s = self.services().await?;
-        let sys = self.client.get(&s.system).await?;
-        let power = power_of(sys.get("PowerState").and_then(Value::as_str));
-        if let Some(left) = self.settling() {
-            return Ok(Readiness {
+        let (s, fresh) = self.services_fresh().await?;
+        let settling = |power| {
+            self.settling().map(|left| Readiness {
                 ready: false,
                 power,
                 detail: Some(format!("settling after reset ({}s left)", left.as_secs())),
-            });
-        }
+            })
+        };
+        let fresh_system = fresh.map(|f| f.system);
         if let (true, Some(lc)) = (self.dell(), &s.dell_lc_service) {
+            if let Some(r) = settling(PowerState::Unknown) {
+                return Ok(r);
+            }
             let target = self
                 .action_target(lc, "DellLCService.GetRemoteServicesAPIStatus")
                 .await?;
@@ -1327,6 +1377,15 @@ impl BmcDriver for RedfishDriver {
             let lc_status = f("LCStatus");
             let status = f("Status");
             let ready = lc_status == "Ready" && (status.is_empty() || status == "Ready");
+            let power = if ready {
+                let sys = match fresh_system {
+                    Some(sys) => sys,
+                    None => self.client.get(&s.system).await?,
+                };
+                power_of(sys.get("PowerState").and_then(Value::as_str))
+            } else {
+                PowerState::Unknown
+            };
             return Ok(Readiness {
                 ready,
                 power,
@@ -1336,6 +1395,14 @@ impl BmcDriver for RedfishDriver {
                     f("ServerStatus")
                 )),
             });
+        }
+        let sys = match fresh_system {
+            Some(sys) => sys,
+            None => self.client.get(&s.system).await?,
+        };
+        let power = power_of(sys.get("PowerState").and_then(Value::as_str));
+        if let Some(r) = settling(power) {
+            return Ok(r);
         }
         // Generic: the update service is enabled and the system answers.
         let state = sys

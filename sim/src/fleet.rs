@@ -138,6 +138,9 @@ pub(crate) struct Inner {
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) max_sessions: usize,
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    /// TCP connections accepted, every listener together (BMC load: each
+    /// is a TLS handshake on an HTTPS fleet).
+    pub(crate) accepted: std::sync::atomic::AtomicU64,
 }
 
 /// Why an image could not be fetched.
@@ -377,6 +380,7 @@ impl FleetBuilder {
             shutdown: watch::channel(false).0,
             max_sessions: self.max_sessions.max(1),
             tls,
+            accepted: std::sync::atomic::AtomicU64::new(0),
         });
         for rule in &self.faults.rules {
             inner.add_rule(rule.clone())?;
@@ -549,6 +553,14 @@ impl Fleet {
                 st.sessions.len()
             })
             .unwrap_or(0)
+    }
+
+    /// TCP connections the fleet has accepted so far, all hosts together
+    /// (on HTTPS, each one a TLS handshake).
+    pub fn connections_accepted(&self) -> u64 {
+        self.inner
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The most sessions a host had alive at once (the sim counts at every

@@ -80,6 +80,9 @@ pub(crate) async fn serve_shared(inner: Arc<Inner>, listener: TcpListener) {
 }
 
 fn spawn_conn(inner: &Arc<Inner>, fixed: Option<usize>, stream: TcpStream) {
+    inner
+        .accepted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
     let i2 = inner.clone();
     inner.spawn(async move {

@@ -318,6 +318,10 @@ async fn run() {
     }
     println!("logins (POST Sessions) per host: max {logins_max}");
     println!(
+        "connections accepted (TLS handshakes) per host, mean: {:.2}",
+        w.fleet.connections_accepted() as f64 / n
+    );
+    println!(
         "sessions alive at once per host (the simulator's peak): max {peak_max} (target 1), \
          mean {peak_mean:.2}; alive at the end (all hosts): {live_at_end}"
     );

@@ -184,6 +184,9 @@ impl BmcDriver for CrashBmc {
             .effect("bmc.readiness", self.inner.readiness())
             .await
     }
+    async fn power(&self) -> Result<bmc::PowerState, bmc::Error> {
+        self.switch.effect("bmc.power", self.inner.power()).await
+    }
     async fn start_update(
         &self,
         package: &Package,

@@ -192,6 +192,9 @@ impl BmcDriver for SlowDriver {
     async fn readiness(&self) -> Result<bmc::Readiness, bmc::Error> {
         self.inner.readiness().await
     }
+    async fn power(&self) -> Result<bmc::PowerState, bmc::Error> {
+        self.inner.power().await
+    }
     async fn start_update(
         &self,
         p: &Package,

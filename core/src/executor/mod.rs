@@ -57,8 +57,14 @@ pub struct ExecutorConfig {
     /// Longest BMC job poll delay (the delay grows ×1.5 per poll, or lands
     /// at the end the job's progress predicts: `executor/poll.rs`).
     pub job_poll_max: Duration,
-    /// Readiness poll period while waiting for a host to come back.
+    /// Readiness poll period while waiting for a host to come back. While
+    /// the host stays down the period grows ×1.5 per read, up to four times
+    /// this and never past [`ready_poll_max`](Self::ready_poll_max); the
+    /// stable reads after the first ready one are this far apart.
     pub ready_poll_interval: Duration,
+    /// Longest readiness poll period (a reboot through staged BIOS and
+    /// controller updates keeps a host down for minutes).
+    pub ready_poll_max: Duration,
     /// Consecutive ready reads required after a reboot.
     pub ready_stable_reads: u32,
     /// Progress channel capacity.
@@ -102,6 +108,7 @@ impl ExecutorConfig {
             job_poll_initial: Duration::from_secs(5),
             job_poll_max: Duration::from_secs(30),
             ready_poll_interval: Duration::from_secs(15),
+            ready_poll_max: Duration::from_secs(45),
             ready_stable_reads: 3,
             progress_capacity: 4096,
             jitter: Jitter::Random,

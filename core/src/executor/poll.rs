@@ -9,6 +9,10 @@
 //! lands at the estimated end (never sooner than the initial delay, never
 //! later than one and a half times the longest delay). Without progress to
 //! go by, the delay grows by half each poll from the initial to the longest.
+//!
+//! A host rebooting through staged updates is down for minutes too: its
+//! readiness reads back off the same way ([`ReadyPolls`]), and once it reads
+//! ready the stable reads that confirm it follow at the base period.
 
 use std::time::Duration;
 use tokio::time::Instant;
@@ -61,9 +65,70 @@ impl JobPolls {
     }
 }
 
+/// How far the readiness period may grow past its base while a host stays
+/// down: four times (15 s → 60 s at the defaults, capped by
+/// `ready_poll_max`), so a host that is back is noticed within a few base
+/// periods while a long reboot costs a fraction of the reads.
+const READY_GROWTH_LIMIT: u32 = 4;
+
+/// The readiness schedule while a host comes back from a reboot: the period
+/// grows by half per read that finds it down, from `base` up to the smaller
+/// of four times `base` and `max`; once a read finds it ready, the stable
+/// reads that must follow are `base` apart (a host that is back is
+/// confirmed quickly).
+#[derive(Debug, Clone)]
+pub(crate) struct ReadyPolls {
+    base: Duration,
+    longest: Duration,
+    delay: Duration,
+}
+
+impl ReadyPolls {
+    /// A schedule from `base`, never longer than `max` (nor shorter than `base`).
+    pub(crate) fn new(base: Duration, max: Duration) -> Self {
+        let longest = base.saturating_mul(READY_GROWTH_LIMIT).min(max).max(base);
+        Self {
+            base,
+            longest,
+            delay: base,
+        }
+    }
+
+    /// The pause before the next read; `confirming` when the last read
+    /// found the host ready and stable reads are being counted.
+    pub(crate) fn next(&mut self, confirming: bool) -> Duration {
+        if confirming {
+            return self.base;
+        }
+        let d = self.delay;
+        self.delay = self.delay.mul_f64(1.5).min(self.longest);
+        d
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_backs_off_while_down_and_confirms_at_the_base_period() {
+        let mut p = ReadyPolls::new(15 * S, 45 * S);
+        let down: Vec<u64> = (0..6).map(|_| p.next(false).as_secs()).collect();
+        // 15, 22.5, 33.75, then the cap (min of 4 × 15 and 45).
+        assert_eq!(down, vec![15, 22, 33, 45, 45, 45]);
+        assert_eq!(p.next(true), 15 * S, "stable reads at the base period");
+        // A 10-minute reboot: 600 s at a fixed 15 s is 40 reads.
+        let mut p = ReadyPolls::new(15 * S, 45 * S);
+        let (mut t, mut reads) = (Duration::ZERO, 0);
+        while t < 600 * S {
+            t += p.next(false);
+            reads += 1;
+        }
+        assert!(reads <= 16, "{reads} reads over a 10-minute reboot");
+        // The cap never goes below the base, and never past four times it.
+        assert_eq!(ReadyPolls::new(20 * S, S).longest, 20 * S);
+        assert_eq!(ReadyPolls::new(S, 3600 * S).longest, 4 * S);
+    }
 
     const S: Duration = Duration::from_secs(1);
 

@@ -99,6 +99,7 @@ cases!(
     a_failed_job_reads_failed_and_installs_nothing,
     a_bmc_restart_mid_job_never_reads_as_a_false_outcome,
     an_unknown_job_reads_missing,
+    power_agrees_with_the_system_and_with_readiness,
 );
 
 /// Runs every case, each on a fresh BMC from `factory`, and names the case
@@ -202,6 +203,22 @@ async fn drive(s: &BmcSubject, job: &JobHandle) -> JobStatus {
 async fn installed(s: &BmcSubject, component_id: &str) -> Option<String> {
     let inv = retry(s, "inventory", || s.driver.inventory()).await;
     inv.installed_for(component_id).map(|c| c.version.clone())
+}
+
+/// `power()` (the cheap read) says what `system()` says, and a `readiness()`
+/// that reads ready names the same power (a not-ready one may leave it
+/// unknown). Read first on a new session, then again on the same one.
+async fn power_agrees_with_the_system_and_with_readiness(s: BmcSubject) {
+    for _ in 0..2 {
+        let power = retry(&s, "power", || s.driver.power()).await;
+        let system = retry(&s, "system", || s.driver.system()).await;
+        assert_eq!(power, system.power, "power() against system()");
+        let ready = retry(&s, "readiness", || s.driver.readiness()).await;
+        if ready.ready {
+            assert_eq!(ready.power, system.power, "readiness() against system()");
+        }
+    }
+    let _ = s.driver.close().await;
 }
 
 /// The whole update: submit, poll, reboot, final Completed, inventory shows

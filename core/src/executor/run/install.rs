@@ -4,11 +4,11 @@
 
 use super::{Flow, RunDriver, Step, failed};
 use crate::bmc::{
-    self, ApplyTime, BmcJobState, Inventory, JobQuery, JobSearch, PowerState, ResetKind,
+    self, ApplyTime, BmcJobState, Inventory, JobQuery, JobSearch, PowerState, Reads, ResetKind,
     UpdateOptions, UpdateStart,
 };
 use crate::executor::decide::{self, Adoption};
-use crate::executor::poll::JobPolls;
+use crate::executor::poll::{JobPolls, ReadyPolls};
 use crate::model::*;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -157,6 +157,8 @@ impl RunDriver {
 
     /// Journal the intent, submit, record the job id.
     async fn submit(&mut self, i: usize) -> Step<()> {
+        // A submission changes the BMC: nothing read before it carries on.
+        self.reads = Reads::default();
         let pkg = self.package(i)?;
         if pkg.is_disruptive() {
             self.ensure_maintenance().await?;
@@ -486,6 +488,12 @@ impl RunDriver {
             },
         );
         self.ctx.results.firmware_version = Some(pkg.target_version.clone());
+        // The validation that follows the last package reads this same
+        // inventory, not the BMC again.
+        self.reads = Reads {
+            inventory: Some(inv),
+            ..Reads::default()
+        };
         let ev = self.step_event(
             format!("{} now at {}", pkg.name, pkg.target_version),
             serde_json::json!({ "component": pkg.component_id, "version": pkg.target_version }),
@@ -609,7 +617,7 @@ impl RunDriver {
                 Ok(s) if s != BmcJobState::AwaitingReboot && s != BmcJobState::Scheduled
             );
             let power_dropped = matches!(
-                self.bounded(self.bmc.readiness()).await?.map(|r| r.power),
+                self.bounded(self.bmc.power()).await?,
                 Ok(PowerState::Off | PowerState::PoweringOff | PowerState::PoweringOn)
             );
             if job_moved || power_dropped {
@@ -637,6 +645,10 @@ impl RunDriver {
         self.emit(RunState::Running);
         let need = self.shared.config.ready_stable_reads.max(1);
         let deadline = Instant::now() + Duration::from_secs(self.policy().timeouts().reboot_secs);
+        let mut polls = ReadyPolls::new(
+            self.shared.config.ready_poll_interval,
+            self.shared.config.ready_poll_max,
+        );
         let mut good = 0;
         loop {
             if self.shutting_down() {
@@ -654,7 +666,14 @@ impl RunDriver {
             if Instant::now() >= deadline {
                 return Err(failed("the host did not come back after the reboot", false));
             }
-            tokio::time::sleep(self.shared.config.ready_poll_interval).await;
+            // A graceful shutdown does not wait out the pause: the loop's
+            // top hands the run over.
+            let pause = polls.next(good > 0);
+            let mut shutdown = self.shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.wait_for(|stop| *stop) => {}
+            }
         }
     }
 }

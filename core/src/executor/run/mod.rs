@@ -27,7 +27,7 @@ mod cleanup;
 mod install;
 
 use super::{LeaseWatch, ProgressEvent, Shared};
-use crate::bmc::{self, BmcDriver};
+use crate::bmc::{self, BmcDriver, Reads, Snapshot};
 use crate::checks::{CheckContext, CheckOutcome};
 use crate::model::*;
 use crate::store::{ClaimedRun, Transition, WriteOutcome};
@@ -90,6 +90,10 @@ struct RunDriver {
     watch: Arc<Mutex<LeaseWatch>>,
     ctx: RunCtx,
     bmc: Arc<dyn BmcDriver>,
+    /// Read-outs the step just ended took from the BMC with nothing done to
+    /// it since, for the step that follows it (preflight → resolution, the
+    /// last verification → validation). Emptied at every other stage.
+    reads: Reads,
     phase_started: Instant,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -134,6 +138,7 @@ pub(super) async fn drive(
             lease,
             watch,
             bmc: bmc.clone(),
+            reads: Reads::default(),
             phase_started: Instant::now(),
             shutdown,
         };
@@ -397,6 +402,13 @@ impl RunDriver {
     /// The forward path, from whatever stage the checkpoint holds.
     async fn walk(&mut self) -> Step<()> {
         loop {
+            // Read-outs carry only into the step they were taken for.
+            if !matches!(
+                self.ctx.checkpoint.stage,
+                Stage::Preflighted | Stage::Validating
+            ) {
+                self.reads = Reads::default();
+            }
             match self.ctx.checkpoint.stage.clone() {
                 Stage::New => {
                     self.safe_point()?;
@@ -439,7 +451,25 @@ impl RunDriver {
         }
     }
 
+    /// Runs the named checks in order over one [`Snapshot`] of the BMC
+    /// (seeded with the carried read-outs), so they judge one picture and
+    /// ask the BMC each question once; what it read is carried on.
     async fn run_checks(&mut self, names: &[String], phase: Phase, timeout_secs: u64) -> Step<()> {
+        let snapshot = Snapshot::new(self.bmc.clone(), std::mem::take(&mut self.reads));
+        let outcome = self
+            .run_checks_on(&snapshot, names, phase, timeout_secs)
+            .await;
+        self.reads = snapshot.into_reads();
+        outcome
+    }
+
+    async fn run_checks_on(
+        &mut self,
+        snapshot: &Snapshot,
+        names: &[String],
+        phase: Phase,
+        timeout_secs: u64,
+    ) -> Step<()> {
         let needs_mm = self.maintenance_applies();
         for name in names {
             self.guard()?;
@@ -452,7 +482,7 @@ impl RunDriver {
             let cx = CheckContext {
                 host: &self.host,
                 plan: &self.plan,
-                bmc: self.bmc.as_ref(),
+                bmc: snapshot,
                 cluster: self.shared.services.cluster.as_deref(),
                 packages: &self.ctx.checkpoint.packages,
                 needs_maintenance: needs_mm,
@@ -487,8 +517,10 @@ impl RunDriver {
 
     async fn resolve(&mut self) -> Step<()> {
         self.set_phase(Phase::Resolve, "reading inventory");
-        let system = self.bounded(self.bmc.system()).await??;
-        let inventory = self.bounded(self.bmc.inventory()).await??;
+        // The preflight's read-outs, when it has just run (not on a resume).
+        let snapshot = Snapshot::new(self.bmc.clone(), std::mem::take(&mut self.reads));
+        let system = self.bounded(snapshot.system()).await??;
+        let inventory = self.bounded(snapshot.inventory()).await??;
         let artifacts = self
             .shared
             .services

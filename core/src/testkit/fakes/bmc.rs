@@ -473,6 +473,16 @@ impl BmcDriver for FakeBmc {
         })
     }
 
+    async fn power(&self) -> Result<PowerState, Error> {
+        let mut s = lock(&self.state);
+        self.tick(&mut s);
+        if s.down_until.is_some() {
+            s.power_off_seen = true;
+            return Ok(PowerState::Off);
+        }
+        Ok(PowerState::On)
+    }
+
     async fn start_update(
         &self,
         package: &Package,

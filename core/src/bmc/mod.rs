@@ -5,6 +5,10 @@
 //! Every error names the host and is classified: transient errors are
 //! retried with backoff, terminal ones fail the run.
 
+mod snapshot;
+
+pub use snapshot::{Reads, Snapshot};
+
 use crate::model::{ComponentKind, Host, JobHandle, Package};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -284,7 +288,10 @@ pub struct SystemInfo {
 pub struct Readiness {
     /// Lifecycle Controller / update service ready.
     pub ready: bool,
-    /// Power state.
+    /// Power state, when the driver read it. A driver may leave it
+    /// `Unknown` when the BMC is not ready (an iDRAC whose Lifecycle
+    /// Controller is not ready is not asked for the power too);
+    /// [`BmcDriver::power`] reads the power alone.
     pub power: PowerState,
     /// Details (LC status text, …).
     pub detail: Option<String>,
@@ -478,6 +485,11 @@ pub trait BmcDriver: Send + Sync {
     async fn inventory(&self) -> Result<Inventory, Error>;
     /// Whether the BMC can take an update now (Lifecycle Controller ready).
     async fn readiness(&self) -> Result<Readiness, Error>;
+    /// The host's power state alone. Provided: from [`system`](Self::system);
+    /// a driver with a cheaper read overrides it.
+    async fn power(&self) -> Result<PowerState, Error> {
+        Ok(self.system().await?.power)
+    }
     /// Submit one package. Never retried by the driver: a submission is a side effect.
     async fn start_update(
         &self,
