@@ -70,13 +70,6 @@ enum Req<'a> {
     },
 }
 
-/// The document of a read. The stack keeps no ETag cache, so the `Arc` is
-/// normally the only one and the document moves out without a deep copy
-/// (a Dell inventory is tens of kilobytes of JSON).
-fn owned(doc: Arc<Raw>) -> Value {
-    Arc::try_unwrap(doc).map_or_else(|shared| shared.value().clone(), Raw::into_value)
-}
-
 impl Req<'_> {
     /// A read, which may be sent again: never an action or an upload.
     fn is_read(&self) -> bool {
@@ -474,19 +467,10 @@ impl RedfishClient {
 
     async fn send(&self, req: &Req<'_>) -> Result<Resp, BmcError> {
         match req {
-            Req::Get(uri) => {
-                let r = self.bmc.get::<Raw>(&ODataId::from(uri.to_string())).await?;
-                Ok(Resp::Doc(owned(r)))
-            }
+            Req::Get(uri) => Ok(Resp::Doc(self.bmc.read_document(uri, None).await?)),
             Req::Expand(uri) => {
-                let r = self
-                    .bmc
-                    .expand::<Raw>(
-                        &ODataId::from(uri.to_string()),
-                        ExpandQuery::all().levels(1),
-                    )
-                    .await?;
-                Ok(Resp::Doc(owned(r)))
+                let query = ExpandQuery::all().levels(1).to_query_string();
+                Ok(Resp::Doc(self.bmc.read_document(uri, Some(&query)).await?))
             }
             Req::Action(target, body) => {
                 let action: Action<Value, Value> =
