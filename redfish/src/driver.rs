@@ -26,6 +26,7 @@ use firmflow_core::bmc::{
 };
 use firmflow_core::model::{ComponentKind, JobHandle, Package, PackageSource};
 use nv_redfish::schema::software_inventory::SoftwareInventory;
+use serde::Deserialize as _;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -446,7 +447,8 @@ impl RedfishDriver {
 
     fn component_from(&self, mut doc: Value, link: Option<&str>) -> Option<FirmwareComponent> {
         let release = repair::software_inventory(&mut doc, link);
-        let typed: SoftwareInventory = match serde_json::from_value(doc.clone()) {
+        // Deserialized from the borrowed tree: no copy of the document first.
+        let typed = match SoftwareInventory::deserialize(&doc) {
             Ok(t) => t,
             Err(e) => {
                 // Skipping is safe: a component missing from the inventory

@@ -20,7 +20,9 @@
 //! connections, 16), dropped at the end; `LEASES=engine` uses the engine's
 //! default leases instead of the tests' 3 s ones. Environment: `HOSTS`
 //! (10000), `MAX_CONCURRENT` (1000, also the executor's slots), `SPEED`
-//! (simulator speed factor, 4000), `SEED` (13), `TIMEOUT_SECS` (900).
+//! (simulator speed factor, 4000), `SEED` (13), `TIMEOUT_SECS` (900),
+//! `TRANSPORT` (`https`; `http` runs simulator and connector over plain
+//! HTTP, to tell the engine's cost from TLS's — real iDRACs are HTTPS only).
 
 // The allocator firmflowd and firmflow ship with (`--features mimalloc`);
 // without it the bench measures glibc's malloc.
@@ -106,9 +108,11 @@ async fn run() {
     let seed = env_u64("SEED", 13);
     let timeout = Duration::from_secs(env_u64("TIMEOUT_SECS", 900));
     let postgres = std::env::var("STORE").is_ok_and(|s| s == "postgres");
+    let plain_http = std::env::var("TRANSPORT").is_ok_and(|t| t == "http");
     println!(
-        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}, store {}, allocator {}",
+        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}, store {}, transport {}, allocator {}",
         if postgres { "postgres" } else { "memory" },
+        if plain_http { "http" } else { "https" },
         if cfg!(feature = "mimalloc") {
             "mimalloc (as firmflowd)"
         } else {
@@ -126,6 +130,7 @@ async fn run() {
     let w = SimWorld::builder()
         .hosts(hosts)
         .virtual_hosts(true)
+        .plain_http(plain_http)
         .speed(speed)
         .seed(seed)
         .start()
@@ -318,7 +323,7 @@ async fn run() {
     }
     println!("logins (POST Sessions) per host: max {logins_max}");
     println!(
-        "connections accepted (TLS handshakes) per host, mean: {:.2}",
+        "connections accepted (TLS handshakes on HTTPS) per host, mean: {:.2}",
         w.fleet.connections_accepted() as f64 / n
     );
     println!(

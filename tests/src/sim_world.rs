@@ -68,6 +68,7 @@ pub struct SimWorldBuilder {
     seed: u64,
     racadm: Option<std::path::PathBuf>,
     virtual_hosts: bool,
+    plain_http: bool,
 }
 
 impl SimWorldBuilder {
@@ -118,6 +119,14 @@ impl SimWorldBuilder {
         self
     }
 
+    /// Plain HTTP instead of HTTPS, on the simulator and the connector (a
+    /// lab setting; real iDRACs speak HTTPS only). For measuring what the
+    /// engine costs apart from TLS record encryption and handshakes.
+    pub fn plain_http(mut self, yes: bool) -> Self {
+        self.plain_http = yes;
+        self
+    }
+
     /// Starts the fleet and registers every host in the store.
     pub async fn start(self) -> SimWorld {
         let _ = tracing_subscriber::fmt()
@@ -129,18 +138,17 @@ impl SimWorldBuilder {
             .flavor(self.flavor)
             .speed(self.speed)
             .seed(self.seed)
-            .virtual_hosts(self.virtual_hosts);
+            .virtual_hosts(self.virtual_hosts)
+            .http(self.plain_http);
         for (i, f) in &self.flavor_for {
             b = b.flavor_for(*i, *f);
         }
         let fleet = b.start().await.expect("start the simulated fleet");
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = dir.path().join("sim-ca.pem");
-        std::fs::write(
-            &ca,
-            fleet.ca_cert_pem().expect("HTTPS fleet has a certificate"),
-        )
-        .expect("write CA file");
+        if let Some(pem) = fleet.ca_cert_pem() {
+            std::fs::write(&ca, pem).expect("write CA file");
+        }
         let store = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
         let first = fleet.hosts().first().expect("at least one host");
         let mut tls_per_host = HashMap::new();
@@ -157,7 +165,7 @@ impl SimWorldBuilder {
             }
         }
         let mut resolve = HashMap::new();
-        let default_tls = if self.virtual_hosts {
+        if self.virtual_hosts {
             for info in fleet.hosts() {
                 // `host_header` is the URL's authority: `NAME:PORT`.
                 let name = info
@@ -166,12 +174,17 @@ impl SimWorldBuilder {
                     .map_or(info.host_header.as_str(), |(n, _)| n);
                 resolve.insert(name.to_string(), info.addr);
             }
+        }
+        let default_tls = if self.plain_http {
+            // No TLS to configure: the connector's default is never used.
+            TlsMode::Verify
+        } else if self.virtual_hosts {
             TlsMode::PinnedSha256(cert_sha256(&fleet))
         } else {
             TlsMode::CaFile(ca)
         };
         let cfg = ConnectorConfig {
-            scheme: "https".into(),
+            scheme: if self.plain_http { "http" } else { "https" }.into(),
             default_tls,
             resolve,
             tls_per_host,
@@ -270,6 +283,7 @@ impl SimWorld {
             seed: 7,
             racadm: None,
             virtual_hosts: false,
+            plain_http: false,
         }
     }
 

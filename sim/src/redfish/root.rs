@@ -24,15 +24,21 @@ pub(super) fn collection(id: &str, ty: &str, name: &str, members: Vec<String>) -
 pub(super) fn expanded_collection(id: &str, ty: &str, name: &str, members: Vec<Value>) -> Value {
     let n = members.len();
     let ctx_name = ty.trim_start_matches('#');
-    json!({
+    let mut v = json!({
         "@odata.context": format!("/redfish/v1/$metadata#{ctx_name}"),
         "@odata.id": id,
         "@odata.type": ty,
         "Description": name,
-        "Members": members,
         "Members@odata.count": n,
         "Name": name,
-    })
+    });
+    // Moved in, not through `json!`, which would serialize (deep-copy)
+    // every member: the expanded inventory is the fleet bench's largest
+    // document.
+    if let Value::Object(m) = &mut v {
+        m.insert("Members".into(), Value::Array(members));
+    }
+    v
 }
 
 pub(super) fn uuid(host: &Host) -> String {

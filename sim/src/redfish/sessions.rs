@@ -182,6 +182,12 @@ pub(super) fn logout(ctx: &Ctx<'_>, id: &str) -> Reply {
     if st.sessions.len() == before {
         return not_found(ctx.host, ctx.path);
     }
+    if st.sessions.is_empty() {
+        // Nobody is reading this iDRAC now: its rendered documents would
+        // only hold memory (a fleet of 10,000 kept ~60 MB of them after
+        // every host was done). The next read renders them again.
+        st.render_cache = Vec::new();
+    }
     let _ = &ctx.session;
     Reply::ok(&success_info(ctx.host))
 }
