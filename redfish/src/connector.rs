@@ -11,7 +11,7 @@
 use crate::client::{RedfishClient, SessionStore};
 use crate::driver::{DriverConfig, Flavor, RedfishDriver};
 use crate::racadm::{RacadmConfig, RacadmDriver};
-use crate::tls::{Timeouts, TlsMode, client_builder};
+use crate::tls::{Timeouts, TlsConfigs, TlsMode, client_builder_with};
 use crate::transport::{RequestCounter, build_stack};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -99,6 +99,8 @@ pub struct Connector {
     hosts: Option<Arc<dyn HostStore>>,
     insecure: Mutex<Vec<InsecureTls>>,
     on_insecure: Option<InsecureHook>,
+    /// One rustls configuration per TLS mode, shared by every host's client.
+    tls_configs: TlsConfigs,
 }
 
 impl Connector {
@@ -111,6 +113,7 @@ impl Connector {
             hosts: None,
             insecure: Mutex::new(Vec::new()),
             on_insecure: None,
+            tls_configs: TlsConfigs::default(),
         }
     }
 
@@ -226,8 +229,11 @@ impl Connector {
                 format!("bad management address: {e}"),
             )
         })?;
-        let mut builder = client_builder(&tls, self.cfg.timeouts)
+        let config = self
+            .tls_configs
+            .get(&tls)
             .map_err(|e| bmc::Error::new(&addr, ErrorKind::Tls, e.to_string()))?;
+        let mut builder = client_builder_with(config, self.cfg.timeouts);
         if let Some(name) = base.host_str()
             && let Some(to) = self.cfg.resolve.get(name)
         {

@@ -7,8 +7,8 @@
 //! while a `BIOSConfiguration` job for them is scheduled. Without such a job
 //! the pending values stay pending across reboots, as on a real iDRAC.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Value, json};
 
@@ -264,7 +264,7 @@ pub(crate) enum AttrError {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     /// Current BIOS attributes.
-    pub(crate) bios: BTreeMap<String, Value>,
+    pub(crate) bios: Attributes,
     /// Staged BIOS attributes (`Bios/Settings`), applied by a config job.
     pub(crate) bios_pending: BTreeMap<String, Value>,
     /// The scheduled `BIOSConfiguration` job, if any.
@@ -276,39 +276,113 @@ pub(crate) struct Config {
     /// `Boot.BootSourceOverrideMode`.
     pub(crate) boot_mode: String,
     /// iDRAC attributes.
-    pub(crate) idrac: BTreeMap<String, Value>,
+    pub(crate) idrac: Attributes,
     /// Bumped on every change (render-cache key).
     pub(crate) generation: u64,
 }
 
-fn defaults(table: &[AttrDef], model: &str, service_tag: &str) -> BTreeMap<String, Value> {
-    table
-        .iter()
-        .map(|(name, _, d)| {
-            let v = match d {
-                Init::Str(s) => json!(s),
-                Init::Int(i) => json!(i),
-                Init::Model => json!(model),
-                Init::ServiceTag => json!(service_tag),
-            };
-            ((*name).to_string(), v)
-        })
-        .collect()
+/// Attribute values: the factory defaults, shared by every host of the same
+/// model and generation, under what this host holds of its own (its service
+/// tag, and every value changed since). A fleet of 10,000 would otherwise
+/// keep ~4 KB of identical defaults per host.
+#[derive(Debug, Clone)]
+pub(crate) struct Attributes {
+    defaults: Arc<BTreeMap<String, Value>>,
+    own: BTreeMap<String, Value>,
+}
+
+impl Attributes {
+    /// Factory values of `table` for a host of `model` with `service_tag`;
+    /// `extra` adds defaults of the table's model (the iDRAC's generation).
+    fn factory(
+        table: &'static [AttrDef],
+        model: &str,
+        service_tag: &str,
+        extra: &[(&str, &str)],
+    ) -> Attributes {
+        type Key = (usize, String, Vec<(String, String)>);
+        type Values = Arc<BTreeMap<String, Value>>;
+        static SHARED: OnceLock<Mutex<HashMap<Key, Values>>> = OnceLock::new();
+        let key: Key = (
+            table.as_ptr() as usize,
+            model.to_string(),
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        );
+        let build = || {
+            let mut d: BTreeMap<String, Value> = table
+                .iter()
+                .filter_map(|(name, _, init)| {
+                    let v = match init {
+                        Init::Str(s) => json!(s),
+                        Init::Int(i) => json!(i),
+                        Init::Model => json!(model),
+                        Init::ServiceTag => return None,
+                    };
+                    Some(((*name).to_string(), v))
+                })
+                .collect();
+            for (k, v) in extra {
+                d.insert((*k).to_string(), json!(v));
+            }
+            Arc::new(d)
+        };
+        let defaults = SHARED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_insert_with(build)
+            .clone();
+        let own = table
+            .iter()
+            .filter(|(_, _, init)| matches!(init, Init::ServiceTag))
+            .map(|(name, _, _)| ((*name).to_string(), json!(service_tag)))
+            .collect();
+        Attributes { defaults, own }
+    }
+
+    /// The current value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
+        self.own.get(name).or_else(|| self.defaults.get(name))
+    }
+
+    /// Sets `name` on this host.
+    pub(crate) fn insert(&mut self, name: String, value: Value) {
+        self.own.insert(name, value);
+    }
+
+    /// Sets each of `values` on this host.
+    pub(crate) fn extend(&mut self, values: impl IntoIterator<Item = (String, Value)>) {
+        self.own.extend(values);
+    }
+
+    /// Every current value, for a rendered document.
+    pub(crate) fn to_map(&self) -> BTreeMap<String, Value> {
+        let mut all = (*self.defaults).clone();
+        all.extend(self.own.iter().map(|(k, v)| (k.clone(), v.clone())));
+        all
+    }
 }
 
 impl Config {
     /// Factory defaults for a host of `model` (name, generation) with `service_tag`.
     pub(crate) fn new(model: &str, generation: &str, service_tag: &str) -> Config {
-        let mut idrac = defaults(IDRAC_ATTRS, model, service_tag);
-        idrac.insert("Info.1.Type".into(), json!(generation));
         Config {
-            bios: defaults(BIOS_ATTRS, model, service_tag),
+            bios: Attributes::factory(BIOS_ATTRS, model, service_tag, &[]),
             bios_pending: BTreeMap::new(),
             bios_job: None,
             boot_target: "None".into(),
             boot_enabled: "Disabled".into(),
             boot_mode: "UEFI".into(),
-            idrac,
+            idrac: Attributes::factory(
+                IDRAC_ATTRS,
+                model,
+                service_tag,
+                &[("Info.1.Type", generation)],
+            ),
             generation: 1,
         }
     }
@@ -533,5 +607,30 @@ mod tests {
             (c.boot_enabled.as_str(), c.boot_target.as_str()),
             ("Disabled", "None")
         );
+    }
+
+    #[test]
+    fn hosts_of_a_model_share_defaults_and_keep_their_own_changes() {
+        let mut a = Config::new("PowerEdge R650", "15G Monolithic", "AAA0001");
+        let b = Config::new("PowerEdge R650", "15G Monolithic", "BBB0002");
+        assert!(Arc::ptr_eq(&a.bios.defaults, &b.bios.defaults));
+        assert!(Arc::ptr_eq(&a.idrac.defaults, &b.idrac.defaults));
+        let other = Config::new("PowerEdge R750", "15G Monolithic", "CCC0003");
+        assert!(!Arc::ptr_eq(&a.bios.defaults, &other.bios.defaults));
+
+        assert_eq!(a.bios.get("SystemServiceTag"), Some(&json!("AAA0001")));
+        assert_eq!(b.bios.get("SystemServiceTag"), Some(&json!("BBB0002")));
+        assert_eq!(
+            a.bios.get("SystemModelName"),
+            Some(&json!("PowerEdge R650"))
+        );
+        assert_eq!(a.idrac.get("Info.1.Type"), Some(&json!("15G Monolithic")));
+
+        a.bios.insert("AcPwrRcvry".into(), json!("On"));
+        assert_eq!(a.bios.get("AcPwrRcvry"), Some(&json!("On")));
+        assert_eq!(b.bios.get("AcPwrRcvry"), Some(&json!("Last")));
+        let all = a.bios.to_map();
+        assert_eq!(all.get("AcPwrRcvry"), Some(&json!("On")));
+        assert_eq!(all.len(), BIOS_ATTRS.len());
     }
 }

@@ -23,7 +23,7 @@ pub(super) fn bios(ctx: &Ctx<'_>) -> Value {
     let host = ctx.host;
     let st = host.lock();
     let bios_fw = st.components.iter().find(|c| c.component_id == "159");
-    let mut attrs = st.config.bios.clone();
+    let mut attrs = st.config.bios.to_map();
     let version = bios_fw.map(|c| c.version.clone()).unwrap_or_default();
     attrs.insert("SystemBiosVersion".into(), json!(version));
     let mut images = Vec::new();

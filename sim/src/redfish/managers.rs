@@ -21,7 +21,7 @@ pub(super) fn manager_version(host: &Host) -> &'static str {
 pub(super) fn idrac_attributes(ctx: &Ctx<'_>) -> Value {
     let host = ctx.host;
     let st = host.lock();
-    let mut attrs = st.config.idrac.clone();
+    let mut attrs = st.config.idrac.to_map();
     attrs.insert("Info.1.Version".into(), json!(idrac_version(&st)));
     attrs.insert("Users.2.UserName".into(), json!(host.username));
     attrs.insert("Users.2.Password".into(), Value::Null);
