@@ -22,7 +22,10 @@
 //! (10000), `MAX_CONCURRENT` (1000, also the executor's slots), `SPEED`
 //! (simulator speed factor, 4000), `SEED` (13), `TIMEOUT_SECS` (900),
 //! `TRANSPORT` (`https`; `http` runs simulator and connector over plain
-//! HTTP, to tell the engine's cost from TLS's — real iDRACs are HTTPS only).
+//! HTTP, to tell the engine's cost from TLS's — real iDRACs are HTTPS only),
+//! `SIM` (`process` runs the simulator in a child process, this same binary
+//! run again, so that the peak RSS and CPU printed for firmflow are its own
+//! and the simulator's are printed apart; default: in this process).
 
 // The allocator firmflowd and firmflow ship with (`--features mimalloc`);
 // without it the bench measures glibc's malloc.
@@ -35,9 +38,13 @@ use firmflow_core::checks::CheckRegistry;
 use firmflow_core::executor::{Executor, Services};
 use firmflow_core::model::*;
 use firmflow_core::store::{HostStore as _, Store};
-use firmflow_sim::PackageKind;
+use firmflow_redfish::Connector;
+use firmflow_sim::{Package, PackageKind};
 use firmflow_store_postgres::{PgConfig, PgStore};
-use firmflow_tests::sim_world::{SimWorld, realtime_config, realtime_plan, sim_package};
+use firmflow_tests::sim_process::{self, CHILD_ENV, FleetReport, SimProcess, cpu_secs, status_mb};
+use firmflow_tests::sim_world::{
+    AttachedWorld, SimHost, SimWorld, SimWorldBuilder, realtime_config, realtime_plan, sim_package,
+};
 use futures::StreamExt as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,39 +67,71 @@ fn env_f64(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-/// A `/proc/self/status` field in MB (`VmHWM`: peak RSS; `VmRSS`: now).
-fn status_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+/// The fleet the environment asks for (`HOSTS`, `SPEED`, `SEED`,
+/// `TRANSPORT`), the same in the parent and in a simulator child.
+fn world_builder() -> SimWorldBuilder {
+    SimWorld::builder()
+        .hosts(env_u64("HOSTS", 10_000) as usize)
+        .virtual_hosts(true)
+        .plain_http(std::env::var("TRANSPORT").is_ok_and(|t| t == "http"))
+        .speed(env_f64("SPEED", firmflow_tests::sim_world::SIM_SPEED))
+        .seed(env_u64("SEED", 13))
 }
 
-/// User + system CPU seconds of this process so far (`/proc/self/stat`).
-fn cpu_secs() -> f64 {
-    // Clock ticks are 100 a second on Linux (USER_HZ), whatever the kernel HZ.
-    const TICKS: f64 = 100.0;
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the parenthesised command name; utime and stime
-            // are the 14th and 15th fields of the whole line.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let u: f64 = f.get(11)?.parse().ok()?;
-            let k: f64 = f.get(12)?.parse().ok()?;
-            Some((u + k) / TICKS)
-        })
-        .unwrap_or(f64::NAN)
+/// The two packages every host gets: BIOS (host reboot), then iDRAC (BMC
+/// restart).
+fn packages() -> Vec<Package> {
+    vec![
+        sim_package(BIOS, "BIOS", "3.0.0", PackageKind::Bios, &[]),
+        sim_package(
+            IDRAC,
+            "Integrated Dell Remote Access Controller",
+            "7.00.00.00",
+            PackageKind::Idrac,
+            &[],
+        ),
+    ]
+}
+
+/// Where the simulated fleet runs.
+enum Sim {
+    /// In this process (`SimWorld`).
+    InProcess(SimWorld),
+    /// In a child process; the firmflow side attached to it.
+    Child(Box<SimProcess>, AttachedWorld),
+}
+
+impl Sim {
+    fn parts(
+        &self,
+    ) -> (
+        Arc<dyn Store>,
+        Arc<Connector>,
+        Arc<firmflow_catalog::ModeResolver>,
+        &[SimHost],
+    ) {
+        match self {
+            Sim::InProcess(w) => (
+                w.store.clone(),
+                w.connector.clone(),
+                w.resolver.clone(),
+                &w.hosts,
+            ),
+            Sim::Child(_, a) => (
+                a.store.clone(),
+                a.connector.clone(),
+                a.resolver.clone(),
+                &a.hosts,
+            ),
+        }
+    }
 }
 
 fn main() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        sim_process::child_main(world_builder(), &packages(), &[BIOS.into(), IDRAC.into()]);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -109,10 +148,16 @@ async fn run() {
     let timeout = Duration::from_secs(env_u64("TIMEOUT_SECS", 900));
     let postgres = std::env::var("STORE").is_ok_and(|s| s == "postgres");
     let plain_http = std::env::var("TRANSPORT").is_ok_and(|t| t == "http");
+    let sim_in_child = std::env::var("SIM").is_ok_and(|s| s == "process");
     println!(
-        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}, store {}, transport {}, allocator {}",
+        "fleet_10k: {hosts} hosts, maxConcurrent {max_concurrent}, sim speed {speed}x, seed {seed}, store {}, transport {}, simulator {}, allocator {}",
         if postgres { "postgres" } else { "memory" },
         if plain_http { "http" } else { "https" },
+        if sim_in_child {
+            "in a child process"
+        } else {
+            "in this process"
+        },
         if cfg!(feature = "mimalloc") {
             "mimalloc (as firmflowd)"
         } else {
@@ -127,24 +172,22 @@ async fn run() {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "error".to_string()))
         .try_init();
     let setup = Instant::now();
-    let w = SimWorld::builder()
-        .hosts(hosts)
-        .virtual_hosts(true)
-        .plain_http(plain_http)
-        .speed(speed)
-        .seed(seed)
-        .start()
-        .await;
-    let artifacts = vec![
-        w.artifact(&sim_package(BIOS, "BIOS", "3.0.0", PackageKind::Bios, &[])),
-        w.artifact(&sim_package(
-            IDRAC,
-            "Integrated Dell Remote Access Controller",
-            "7.00.00.00",
-            PackageKind::Idrac,
-            &[],
-        )),
-    ];
+    let builder = world_builder();
+    let (mut sim, artifacts) = if sim_in_child {
+        let exe = std::env::current_exe().expect("this bench's own path");
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let (child, ready) = SimProcess::spawn(&exe, &args)
+            .await
+            .expect("the simulator child");
+        let infos = ready.infos().expect("the child's hosts");
+        let attached = builder.attach(&infos, ready.ca_pem.as_deref()).await;
+        (Sim::Child(Box::new(child), attached), ready.artifacts)
+    } else {
+        let w = builder.start().await;
+        let artifacts = packages().iter().map(|p| w.artifact(p)).collect();
+        (Sim::InProcess(w), artifacts)
+    };
+    let (world_store, connector, resolver, sim_hosts) = sim.parts();
     // The store: the world's memory store, or a PostgreSQL schema of its own
     // with the same hosts registered in it.
     let pg = if postgres {
@@ -167,12 +210,12 @@ async fn run() {
     };
     let store: Arc<dyn Store> = match &pg {
         Some(pg) => Arc::new(pg.clone()),
-        None => w.store.clone(),
+        None => world_store,
     };
     let registered: Vec<Host> = match &pg {
-        None => w.hosts.iter().map(|h| h.host.clone()).collect(),
+        None => sim_hosts.iter().map(|h| h.host.clone()).collect(),
         Some(pg) => {
-            let news = w.hosts.iter().map(|h| {
+            let news = sim_hosts.iter().map(|h| {
                 let mut nh = NewHost::idrac(h.host.fqdn.clone(), h.host.mgmt_ip.clone());
                 nh.mgmt_kind = h.host.mgmt_kind.clone();
                 nh.model = h.host.model.clone();
@@ -206,9 +249,9 @@ async fn run() {
     let exec = Executor::new(
         Services {
             store: store.clone(),
-            bmc: w.connector.clone(),
+            bmc: connector,
             cluster: None,
-            resolver: w.resolver.clone(),
+            resolver,
             checks: CheckRegistry::builtin(),
             clock: Arc::new(SystemClock),
         },
@@ -221,9 +264,13 @@ async fn run() {
         status_mb("VmRSS:")
     );
 
-    let w = Arc::new(w);
-
     let handle = exec.spawn();
+    if let Sim::Child(child, _) = &mut sim {
+        child
+            .start()
+            .await
+            .expect("mark the simulator child's start");
+    }
     let cpu0 = cpu_secs();
     let began = Instant::now();
     exec.start(pid, None).await.expect("start plan");
@@ -255,27 +302,29 @@ async fn run() {
     let failed = states.get("failed").copied().unwrap_or(0);
 
     // Requests as the simulator saw them.
-    let mut totals = Vec::with_capacity(w.hosts.len());
+    let report = match &mut sim {
+        Sim::InProcess(w) => FleetReport::of(&w.fleet, &[BIOS.into(), IDRAC.into()]),
+        Sim::Child(child, _) => child.report().await.expect("the simulator child's report"),
+    };
+    let mut totals = Vec::with_capacity(report.hosts.len());
     let mut by_method: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_endpoint: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut logins_max = 0;
     let mut flashed_once = 0;
     let mut live_at_end = 0;
-    let mut peak_sessions = Vec::with_capacity(w.hosts.len());
-    for h in &w.hosts {
-        let name = &h.sim.name;
-        let st = w.fleet.requests(name);
-        totals.push(st.total);
-        logins_max = logins_max.max(st.count("POST", "/redfish/v1/SessionService/Sessions"));
-        for ((m, t), n) in st.by_endpoint {
+    let mut peak_sessions = Vec::with_capacity(report.hosts.len());
+    for h in &report.hosts {
+        totals.push(h.total);
+        for (m, t, n) in &h.by_endpoint {
+            if m == "POST" && t == "/redfish/v1/SessionService/Sessions" {
+                logins_max = logins_max.max(*n);
+            }
             *by_method.entry(m.clone()).or_default() += n;
-            *by_endpoint.entry((m, t)).or_default() += n;
+            *by_endpoint.entry((m.clone(), t.clone())).or_default() += n;
         }
-        let once =
-            w.fleet.install_count(name, BIOS) == 1 && w.fleet.install_count(name, IDRAC) == 1;
-        flashed_once += usize::from(once);
-        live_at_end += w.fleet.live_sessions(name);
-        peak_sessions.push(w.fleet.peak_sessions(name));
+        flashed_once += usize::from(h.installs == [1, 1]);
+        live_at_end += h.live_sessions;
+        peak_sessions.push(h.peak_sessions);
     }
     let n = totals.len().max(1) as f64;
     let all: u64 = totals.iter().sum();
@@ -297,16 +346,32 @@ async fn run() {
     }
     println!(
         "hosts with BIOS and iDRAC each flashed exactly once: {flashed_once} of {}",
-        w.hosts.len()
+        report.hosts.len()
     );
-    println!(
-        "peak RSS (VmHWM, executor + store + simulator): {:.1} MB (target <= 300 MB)",
-        status_mb("VmHWM:")
-    );
-    println!(
-        "CPU (user+sys) during the plan: {cpu:.1} s = {:.2} cores",
-        cpu / wall.as_secs_f64().max(1e-9)
-    );
+    let cores = |c: f64| c / wall.as_secs_f64().max(1e-9);
+    match (report.peak_rss_mb, report.cpu_secs) {
+        (Some(sim_rss), Some(sim_cpu)) => {
+            println!(
+                "peak RSS (VmHWM) of the firmflow process (executor + store + connector): {:.1} MB (target <= 300 MB); of the simulator process: {sim_rss:.1} MB",
+                status_mb("VmHWM:")
+            );
+            println!(
+                "CPU (user+sys) during the plan: firmflow {cpu:.1} s = {:.2} cores; simulator {sim_cpu:.1} s = {:.2} cores",
+                cores(cpu),
+                cores(sim_cpu)
+            );
+        }
+        _ => {
+            println!(
+                "peak RSS (VmHWM, executor + store + simulator): {:.1} MB (target <= 300 MB)",
+                status_mb("VmHWM:")
+            );
+            println!(
+                "CPU (user+sys) during the plan: {cpu:.1} s = {:.2} cores",
+                cores(cpu)
+            );
+        }
+    }
     println!(
         "requests: {all} in all, {:.0}/s; per host mean {:.1}, max {max}",
         all as f64 / wall.as_secs_f64().max(1e-9),
@@ -324,7 +389,7 @@ async fn run() {
     println!("logins (POST Sessions) per host: max {logins_max}");
     println!(
         "connections accepted (TLS handshakes on HTTPS) per host, mean: {:.2}",
-        w.fleet.connections_accepted() as f64 / n
+        report.connections_accepted as f64 / n
     );
     println!(
         "sessions alive at once per host (the simulator's peak): max {peak_max} (target 1), \
@@ -343,7 +408,11 @@ async fn run() {
             println!("postgres: the bench schema was not dropped: {e}");
         }
     }
-    if let Ok(w) = Arc::try_unwrap(w) {
-        w.shutdown().await;
+    match sim {
+        Sim::InProcess(w) => w.shutdown().await,
+        Sim::Child(child, attached) => {
+            (*child).shutdown().await;
+            drop(attached);
+        }
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 pub mod crash;
 pub mod fault_soak;
+pub mod sim_process;
 pub mod sim_world;
 pub use sim_world::{
     SIM_SPEED, SimHost, SimTls, SimWorld, SimWorldBuilder, realtime_config, realtime_plan,

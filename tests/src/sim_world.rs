@@ -133,6 +133,28 @@ impl SimWorldBuilder {
             .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string()))
             .with_test_writer()
             .try_init();
+        let fleet = self
+            .fleet_builder()
+            .start()
+            .await
+            .expect("start the simulated fleet");
+        let parts = self
+            .attach(fleet.hosts(), fleet.ca_cert_pem().as_deref())
+            .await;
+        SimWorld {
+            fleet,
+            store: parts.store,
+            connector: parts.connector,
+            resolver: parts.resolver,
+            hosts: parts.hosts,
+            dir: parts.dir,
+        }
+    }
+
+    /// The simulated fleet these settings describe, not started: for a
+    /// fleet run elsewhere (another process, as `fleet_10k`'s `SIM=process`)
+    /// and reached through [`SimWorldBuilder::attach`].
+    pub fn fleet_builder(&self) -> firmflow_sim::FleetBuilder {
         let mut b = Fleet::builder()
             .hosts(self.hosts)
             .flavor(self.flavor)
@@ -143,30 +165,36 @@ impl SimWorldBuilder {
         for (i, f) in &self.flavor_for {
             b = b.flavor_for(*i, *f);
         }
-        let fleet = b.start().await.expect("start the simulated fleet");
+        b
+    }
+
+    /// The firmflow side of a world for a running fleet of `infos` whose
+    /// certificate is `ca_pem` (`None` over plain HTTP): a memory store with
+    /// every host registered, the connector and the resolvers.
+    pub async fn attach(&self, infos: &[SimHostInfo], ca_pem: Option<&str>) -> AttachedWorld {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = dir.path().join("sim-ca.pem");
-        if let Some(pem) = fleet.ca_cert_pem() {
+        if let Some(pem) = ca_pem {
             std::fs::write(&ca, pem).expect("write CA file");
         }
         let store = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
-        let first = fleet.hosts().first().expect("at least one host");
+        let first = infos.first().expect("at least one host");
         let mut tls_per_host = HashMap::new();
         if self.racadm.is_some() {
             // racadm cannot check a CA file (only the system trust store).
-            for info in fleet.hosts() {
+            for info in infos {
                 tls_per_host.insert(info.url.clone(), TlsMode::AcceptInvalid);
             }
         }
         for (i, t) in &self.tls_for {
             if *t == SimTls::AcceptInvalid {
-                let info = &fleet.hosts()[*i];
+                let info = &infos[*i];
                 tls_per_host.insert(info.url.clone(), TlsMode::AcceptInvalid);
             }
         }
         let mut resolve = HashMap::new();
         if self.virtual_hosts {
-            for info in fleet.hosts() {
+            for info in infos {
                 // `host_header` is the URL's authority: `NAME:PORT`.
                 let name = info
                     .host_header
@@ -179,7 +207,9 @@ impl SimWorldBuilder {
             // No TLS to configure: the connector's default is never used.
             TlsMode::Verify
         } else if self.virtual_hosts {
-            TlsMode::PinnedSha256(cert_sha256(&fleet))
+            TlsMode::PinnedSha256(cert_sha256(
+                ca_pem.expect("an HTTPS fleet has a certificate"),
+            ))
         } else {
             TlsMode::CaFile(ca)
         };
@@ -221,7 +251,7 @@ impl SimWorldBuilder {
             cache,
         ));
         let mut hosts = Vec::new();
-        for info in fleet.hosts() {
+        for info in infos {
             let mut nh = NewHost::idrac(format!("{}.sim.test", info.name), info.url.clone());
             if info.flavor == Flavor::Generic {
                 nh.mgmt_kind = MgmtKind::Redfish;
@@ -236,8 +266,7 @@ impl SimWorldBuilder {
                 host,
             });
         }
-        SimWorld {
-            fleet,
+        AttachedWorld {
             store,
             connector,
             resolver,
@@ -245,6 +274,21 @@ impl SimWorldBuilder {
             dir,
         }
     }
+}
+
+/// The firmflow side of a world whose fleet runs elsewhere
+/// ([`SimWorldBuilder::attach`]).
+pub struct AttachedWorld {
+    /// The store (system clock), every host registered.
+    pub store: Arc<MemoryStore>,
+    /// The real Redfish connector.
+    pub connector: Arc<Connector>,
+    /// The real resolvers.
+    pub resolver: Arc<ModeResolver>,
+    /// Hosts in fleet order.
+    pub hosts: Vec<SimHost>,
+    /// Scratch directory (CA file, package cache), removed on drop.
+    pub dir: tempfile::TempDir,
 }
 
 /// One simulated iDRAC and the host registered for it.
@@ -310,20 +354,7 @@ impl SimWorld {
     /// Serves a simulator package and returns a verified artifact for it
     /// (sha256 checksum and size, reboot flag in the metadata).
     pub fn artifact(&self, pkg: &firmflow_sim::Package) -> Artifact {
-        let bytes = pkg.to_bytes();
-        let d = digest_bytes(&bytes);
-        let uri = self
-            .fleet
-            .serve_file(&format!("pkgs/{}", pkg.file_name()), bytes);
-        Artifact {
-            id: ArtifactId::new(),
-            component: pkg.component_id.clone(),
-            image_uri: uri,
-            version: Some(pkg.version.clone()),
-            checksum: Some(format!("sha256:{}", d.sha256)),
-            size_bytes: Some(d.size as i64),
-            metadata: serde_json::json!({ "rebootRequired": pkg.reboot_required }),
-        }
+        serve_artifact(&self.fleet, pkg)
     }
 
     /// Writes a Dell-format catalog of `packages` with the simulator's
@@ -387,10 +418,26 @@ impl SimWorld {
     }
 }
 
+/// Serves a simulator package from `fleet` and returns a verified artifact
+/// for it (sha256 checksum and size, reboot flag in the metadata).
+pub fn serve_artifact(fleet: &Fleet, pkg: &firmflow_sim::Package) -> Artifact {
+    let bytes = pkg.to_bytes();
+    let d = digest_bytes(&bytes);
+    let uri = fleet.serve_file(&format!("pkgs/{}", pkg.file_name()), bytes);
+    Artifact {
+        id: ArtifactId::new(),
+        component: pkg.component_id.clone(),
+        image_uri: uri,
+        version: Some(pkg.version.clone()),
+        checksum: Some(format!("sha256:{}", d.sha256)),
+        size_bytes: Some(d.size as i64),
+        metadata: serde_json::json!({ "rebootRequired": pkg.reboot_required }),
+    }
+}
+
 /// SHA-256 (hex) of the fleet's certificate, for `TlsMode::PinnedSha256`.
-fn cert_sha256(fleet: &Fleet) -> String {
+fn cert_sha256(pem: &str) -> String {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let pem = fleet.ca_cert_pem().expect("HTTPS fleet has a certificate");
     let der = CertificateDer::from_pem_slice(pem.as_bytes()).expect("fleet certificate PEM");
     digest_bytes(der.as_ref()).sha256
 }
